@@ -1,0 +1,1 @@
+"""nocctl: the command-line toolkit of a Network Operations Center."""

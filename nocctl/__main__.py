@@ -1,0 +1,3 @@
+from nocctl.cli import main
+
+main()

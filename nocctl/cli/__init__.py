@@ -1,0 +1,101 @@
+"""The `nocctl` command. Click lives only in this package. Errors are turned into one line
+and the documented exit code here, in one place (`main`)."""
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from nocctl.cli.common import App
+from nocctl.errors import ExitCode, NocError, from_database_error
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _fail(message: str, code: int, details: list[str] | None = None) -> None:
+    for line in details or []:
+        click.echo(f"nocctl: {line}", err=True)
+    click.echo(f"nocctl: error: {message}", err=True)
+    sys.exit(int(code))
+
+
+def _wants_traceback(args: list[str]) -> bool:
+    return any(a == "--verbose" or (a.startswith("-v") and set(a[1:]) == {"v"}) for a in args)
+
+
+class NocGroup(click.Group):
+    """The root group: every failure becomes one `nocctl: error: …` line and its exit code."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(argv, prog_name or "nocctl", complete_var, standalone_mode=False, **extra)
+        except NocError as exc:
+            if _wants_traceback(argv):
+                traceback.print_exc()
+            _fail(str(exc), exc.exit_code, exc.details)
+        except click.exceptions.Abort:
+            _fail("aborted", 130)
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            _fail(exc.format_message() + hint, ExitCode.USAGE if exc.exit_code == 2 else exc.exit_code)
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader went away (`| head`): not worth a message
+            sys.exit(0)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:  # noqa: BLE001 - the one place that catches everything
+            if _wants_traceback(argv):
+                traceback.print_exc()
+            mapped = from_database_error(exc)
+            if mapped is not None:
+                _fail(str(mapped), mapped.exit_code)
+            _fail(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)", ExitCode.INTERNAL)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+
+@click.group(cls=NocGroup, context_settings=CONTEXT_SETTINGS)
+@click.option("--db", metavar="URL", help="Database URL (env NOC_DATABASE_URL; default: SQLite in the data dir).")
+@click.option("--tenant", metavar="SLUG", help="Tenant (env NOC_TENANT; default: default).")
+@click.option("--as", "as_user", metavar="USER", help="Act as this person (env NOC_ACTOR); the audit log records your login too.")
+@click.option("-v", "--verbose", count=True, help="More logging; tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True,
+              help="Log lines on stderr: JSON off a terminal, console on one.")
+@click.version_option(package_name="nocctl", prog_name="nocctl")
+@click.pass_context
+def cli(ctx: click.Context, db, tenant, as_user, verbose, quiet, log_format):
+    """nocctl: the command-line toolkit of a Network Operations Center.
+
+    Ingest alerts, de-duplicate and correlate them, hold them during maintenance, run
+    incidents and escalation from cron, and report MTTR and SLA compliance.
+    Start with `nocctl init`.
+    """
+    from nocctl import config, log
+
+    verbosity = -1 if quiet else verbose
+    ctx.meta["verbosity"] = verbosity
+    log.configure(log_format, verbosity, command=ctx.invoked_subcommand)
+    app = App(config.resolve(db=db, tenant=tenant, actor=as_user), verbosity)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def _register() -> None:
+    from nocctl.cli import org, setup, user
+
+    for module in (setup, org, user):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+
+
+def main() -> None:
+    cli.main()

@@ -1,0 +1,83 @@
+"""What every command shares: the application context, output options, rendering helpers.
+No SQLAlchemy at import time: `--help` and completion must stay instant."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import click
+
+from nocctl import output
+from nocctl.config import Settings
+
+
+class App:
+    """Per-invocation state, built by the root command from its global options."""
+
+    def __init__(self, settings: Settings, verbosity: int = 0):
+        self.settings = settings
+        self.verbosity = verbosity
+        self._engine = None
+
+    def engine(self, create: bool = False):
+        if self._engine is None:
+            from nocctl.db import make_engine
+
+            self._engine = make_engine(self.settings.database_url, create=create)
+        return self._engine
+
+    def session(self, write: bool = False):
+        """A new Session; `write` takes SQLite's write lock when the transaction begins, so
+        read-then-write use cases never hit a lock upgrade conflict."""
+        from nocctl.db import make_sessionmaker
+
+        engine = self.engine()
+        if write:
+            engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+        return make_sessionmaker(engine)()
+
+    def caller(self):
+        from nocctl.services.rbac import Caller
+
+        return Caller.from_process(self.settings.tenant, self.settings.actor)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def listing_options(func: Callable) -> Callable:
+    """`--format table|json|ndjson|csv` and `-o FILE` for listing commands."""
+
+    @click.option("--format", "fmt", type=click.Choice(output.LIST_FORMATS), default="table",
+                  show_default=True, help="Output format.")
+    @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, writable=True), default=None,
+                  help="Write to FILE instead of stdout.")
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def show_options(func: Callable) -> Callable:
+    """`--format table|json` for commands that show or create one object."""
+    return click.option("--format", "fmt", type=click.Choice(output.SHOW_FORMATS), default="table",
+                        show_default=True, help="Output format.")(func)
+
+
+def emit_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str, out: str | None = None) -> None:
+    output.write(output.render_rows(rows, columns, fmt), out)
+
+
+def emit_object(obj: Mapping[str, Any], fmt: str) -> None:
+    output.write(output.render_object(obj, fmt))
+
+
+def note(message: str) -> None:
+    """A human remark on stderr (never mixed into data on stdout)."""
+    click.echo(message, err=True)

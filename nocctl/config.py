@@ -1,0 +1,124 @@
+"""Settings resolution: command-line flag > environment > config file > default (DESIGN §2).
+
+The config file is TOML: `NOC_CONFIG` > `$XDG_CONFIG_HOME/nocctl/config.toml`
+(`~/.config/nocctl/config.toml`) > `/etc/nocctl/config.toml`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nocctl.errors import BadInput
+
+SYSTEM_CONFIG = Path("/etc/nocctl/config.toml")
+
+# Defaults of the tunables other parts read through `Settings.get`.
+DEFAULTS: dict[str, Any] = {
+    "correlation_window": "10m",
+    "incident_min_severity": "CRITICAL",
+    "sla": {"CRITICAL": "4h", "HIGH": "8h", "MEDIUM": "24h", "LOW": "72h"},
+}
+
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|credential)", re.IGNORECASE)
+
+
+def data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{data_home() / 'nocctl' / 'noc.db'}"
+
+
+def config_candidates() -> list[Path]:
+    if os.environ.get("NOC_CONFIG"):
+        return [Path(os.environ["NOC_CONFIG"])]
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return [config_home / "nocctl" / "config.toml", SYSTEM_CONFIG]
+
+
+def load_config_file() -> tuple[Path | None, dict[str, Any]]:
+    """The first config file that exists, parsed. `NOC_CONFIG` naming a missing file is an error."""
+    candidates = config_candidates()
+    for path in candidates:
+        if path.is_file():
+            try:
+                with path.open("rb") as handle:
+                    return path, tomllib.load(handle)
+            except tomllib.TOMLDecodeError as exc:
+                raise BadInput(f"config file {path} is not valid TOML: {exc}") from None
+            except OSError as exc:
+                raise BadInput(f"cannot read config file {path}: {exc.strerror}") from None
+    if os.environ.get("NOC_CONFIG"):
+        raise BadInput(f"config file {candidates[0]} (from NOC_CONFIG) does not exist")
+    return None, {}
+
+
+@dataclass
+class Settings:
+    database_url: str
+    tenant: str
+    actor: str | None
+    config_path: Path | None
+    file: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def get(self, key: str) -> Any:
+        """A tunable from the config file, else its default."""
+        value = self.file.get(key, DEFAULTS.get(key))
+        if isinstance(value, dict) and isinstance(DEFAULTS.get(key), dict):
+            return {**DEFAULTS[key], **value}
+        return value
+
+    def effective(self) -> dict[str, Any]:
+        """Everything in force, secrets masked (for `config show`)."""
+        shown = {
+            "database_url": mask_url(self.database_url),
+            "tenant": self.tenant,
+            "actor": self.actor,
+            "config_file": str(self.config_path) if self.config_path else None,
+        }
+        for key in sorted(set(DEFAULTS) | set(self.file)):
+            if key not in ("database_url", "tenant", "actor"):
+                shown[key] = self.get(key)
+        return mask_secrets(shown)
+
+
+def resolve(db: str | None = None, tenant: str | None = None, actor: str | None = None) -> Settings:
+    """Build the settings from flags (arguments), environment and the config file."""
+    path, file = load_config_file()
+    sources: dict[str, str] = {}
+
+    def pick(name: str, flag: str | None, env: str, default: str | None) -> str | None:
+        for origin, value in (("flag", flag), ("env", os.environ.get(env)), ("config", file.get(name))):
+            if value:
+                sources[name] = origin
+                return str(value)
+        sources[name] = "default"
+        return default
+
+    url = pick("database_url", db, "NOC_DATABASE_URL", None) or default_database_url()
+    slug = pick("tenant", tenant, "NOC_TENANT", "default") or "default"
+    who = pick("actor", actor, "NOC_ACTOR", None)
+    return Settings(url, slug, who, path, file, sources)
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a database URL: postgresql://noc:***@host/db."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def mask_secrets(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: mask_secrets(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, key) for v in value]
+    if isinstance(value, str) and _SECRET_KEY.search(key) and value:
+        return "***"
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    return value

@@ -1,0 +1,83 @@
+"""The error hierarchy. Services raise these; the root command turns them into one line
+on stderr and the documented exit code (DESIGN §5)."""
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    CONFLICT = 4
+    DATA_ERROR = 65
+    TEMPFAIL = 75
+    NO_PERMISSION = 77
+
+
+class NocError(Exception):
+    """An error the user can act on. `remedy` is appended to the message when given."""
+
+    exit_code = ExitCode.INTERNAL
+
+    def __init__(self, message: str, remedy: str | None = None, details: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+        self.details = details or []  # one line each, printed before the error line
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.remedy}" if self.remedy else self.message
+
+
+class UsageError(NocError):
+    exit_code = ExitCode.USAGE
+
+
+class NotFound(NocError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class Conflict(NocError):
+    """An invalid state transition, or a change that collides with existing data."""
+
+    exit_code = ExitCode.CONFLICT
+
+
+class BadInput(NocError):
+    exit_code = ExitCode.DATA_ERROR
+
+
+class TemporaryFailure(NocError):
+    """Database down or locked, or another pass holds the lock: safe to retry."""
+
+    exit_code = ExitCode.TEMPFAIL
+
+
+class PermissionDenied(NocError):
+    exit_code = ExitCode.NO_PERMISSION
+
+
+def from_database_error(exc: BaseException) -> NocError | None:
+    """Map a driver/SQLAlchemy exception to a NocError, without importing SQLAlchemy."""
+    name = type(exc).__name__
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc) else name
+    if name == "OperationalError":
+        lowered = text.lower()
+        if "no such table" in lowered:
+            return NotFound(
+                "the database has no nocctl schema",
+                "run `nocctl init` (or `nocctl db upgrade`) first",
+            )
+        if "locked" in lowered or "busy" in lowered:
+            return TemporaryFailure(f"database is locked ({text})", "retry shortly")
+        return TemporaryFailure(f"database unavailable ({text})", "check --db / NOC_DATABASE_URL and retry")
+    if name == "ProgrammingError" and "does not exist" in text and "relation" in text:
+        return NotFound(
+            "the database has no nocctl schema",
+            "run `nocctl init` (or `nocctl db upgrade`) first",
+        )
+    if name in ("InterfaceError", "DisconnectionError", "TimeoutError"):
+        return TemporaryFailure(f"database unavailable ({text})", "retry shortly")
+    return None

@@ -1,0 +1,23 @@
+"""SQLAlchemy models, one module per noun, all on one Base (imported here so the metadata
+is complete for Alembic)."""
+from nocctl.models.alert import Alert
+from nocctl.models.audit import AuditLog
+from nocctl.models.base import Base
+from nocctl.models.incident import Incident, IncidentAlert
+from nocctl.models.maintenance import MaintenanceWindow
+from nocctl.models.org import BusinessUnit
+from nocctl.models.person import AccessGrant, Person
+from nocctl.models.tenant import Tenant
+
+__all__ = [
+    "AccessGrant",
+    "Alert",
+    "AuditLog",
+    "Base",
+    "BusinessUnit",
+    "Incident",
+    "IncidentAlert",
+    "MaintenanceWindow",
+    "Person",
+    "Tenant",
+]

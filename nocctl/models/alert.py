@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from nocctl.models.base import Base, BigId, Json, UTCDateTime, one_of
+from nocctl.vocabulary import ALERT_STATUSES, SEVERITIES
+
+ACTIVE = text("status <> 'RESOLVED'")
+
+
+class Alert(Base):
+    __tablename__ = "alert"
+    __table_args__ = (
+        one_of("severity", SEVERITIES, "severity"),
+        one_of("status", ALERT_STATUSES, "status"),
+        # At most one active alert per key: concurrent ingests upsert against this index
+        # (INSERT … ON CONFLICT … WHERE status <> 'RESOLVED'), so twins cannot be created.
+        Index("uq_alert_active_dedup", "tenant_id", "dedup_key", unique=True,
+              sqlite_where=ACTIVE, postgresql_where=ACTIVE),
+        Index("ix_alert_tenant_status_first_seen", "tenant_id", "status", "first_seen_at"),
+        Index("ix_alert_tenant_site_first_seen", "tenant_id", "site_id", "first_seen_at"),
+        Index("ix_alert_tenant_client_first_seen", "tenant_id", "client_id", "first_seen_at"),
+        Index("ix_alert_tenant_correlation", "tenant_id", "correlation_id"),
+        Index("ix_alert_tenant_resolved_at", "tenant_id", "resolved_at"),
+        Index("ix_alert_tenant_acknowledged_at", "tenant_id", "acknowledged_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("business_unit.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("business_unit.id"))
+    alert_type: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(16), default="NEW")
+    message: Mapped[str] = mapped_column(Text)
+    entity_type: Mapped[str | None] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(String(200))
+    dedup_key: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(100))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", Json)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duplicate_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    correlation_id: Mapped[str | None] = mapped_column(String(36))
+    parent_alert_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id", ondelete="SET NULL"))
+    maintenance_window_id: Mapped[int | None] = mapped_column(
+        ForeignKey("maintenance_window.id", ondelete="SET NULL")
+    )
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_to: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    time_to_ack: Mapped[int | None] = mapped_column(Integer)
+    time_to_resolve: Mapped[int | None] = mapped_column(Integer)

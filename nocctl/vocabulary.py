@@ -1,0 +1,65 @@
+"""Vocabularies shared by models, services and the command line (plain strings, so the
+CLI can offer them as choices without importing SQLAlchemy)."""
+from __future__ import annotations
+
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")  # most severe first
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+ALERT_STATUSES = ("NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED", "SUPPRESSED", "RESOLVED")
+INCIDENT_STATUSES = ("NEW", "ACKNOWLEDGED", "ASSIGNED", "IN_PROGRESS", "RESOLVED", "CLOSED")
+
+BUILTIN_ALERT_TYPES = (
+    "SLA_BREACH",
+    "TICKET_ESCALATED",
+    "DEVICE_OFFLINE",
+    "DEVICE_SPOOF",
+    "GEOFENCE_BREACH",
+    "ATTENDANCE_MISSING",
+    "SYNC_DEGRADED",
+    "SECURITY_ANOMALY",
+    "WORK_ORDER_OVERDUE",
+    "ATTENDANCE_ANOMALY",
+)
+
+UNIT_KINDS = ("CLIENT", "SITE")
+SCOPE_KINDS = ("TENANT", "CLIENT", "SITE")
+RECURRENCES = ("NONE", "DAILY", "WEEKLY")
+
+CAPABILITIES = (
+    "noc:view",
+    "noc:view_all_clients",
+    "noc:view_client",
+    "noc:view_assigned_sites",
+    "noc:ack_alerts",
+    "noc:escalate",
+    "noc:configure",
+    "noc:export",
+    "noc:manage_maintenance",
+    "noc:audit_view",
+    "noc:assign_incidents",
+    "noc:ingest",
+)
+# Holding any of these on a scope makes the scope's clients/sites visible.
+VIEW_CAPABILITIES = ("noc:view", "noc:view_all_clients", "noc:view_client", "noc:view_assigned_sites")
+
+AUDIT_ACTIONS = (
+    "ACKNOWLEDGE",
+    "ASSIGN",
+    "ESCALATE",
+    "RESOLVE",
+    "SUPPRESS",
+    "MAINTENANCE_CREATE",
+    "MAINTENANCE_UPDATE",
+    "MAINTENANCE_DELETE",
+    "EXPORT_DATA",
+    "VIEW_SENSITIVE",
+    "CONFIG_CHANGE",
+    "INCIDENT_CREATE",
+    "INCIDENT_ACKNOWLEDGE",
+    "INCIDENT_ASSIGN",
+    "INCIDENT_START",
+    "INCIDENT_RESOLVE",
+    "INCIDENT_REOPEN",
+    "INCIDENT_CLOSE",
+    "INCIDENT_ADD_ALERT",
+)
