@@ -213,7 +213,8 @@ def import_org(session: Session, caller: Caller, doc: OrgDocument) -> ImportResu
             for row in rows:
                 code = row.fields.get("code")
                 if not code or not CODE.match(code):
-                    problems.append(f"{row.where}: code {code!r} is missing or invalid (letters, digits, _ . -)")
+                    problems.append(f"{row.where}: " + (f"invalid code {code!r} (letters, digits, _ . -)" if code
+                                                        else "code is required"))
                     continue
                 if seen_twice(row, "code", seen):
                     continue
@@ -254,11 +255,17 @@ def import_org(session: Session, caller: Caller, doc: OrgDocument) -> ImportResu
 
         if problems:  # raising inside the transaction rolls all of it back
             raise BadInput(f"{len(problems)} problem(s) in the import; nothing was applied",
-                           "fix the rows above and run it again", details=problems)
+                           "fix the rows above and run it again", details=sorted(problems, key=_line_number))
         result = ImportResult(counts["created"], counts["updated"], counts["unchanged"])
         if any(result.created.values()) or any(result.updated.values()):
             audit.record(session, actor, "CONFIG_CHANGE", "org", None, {"change": "org import", **result.as_dict()})
     return result
+
+
+def _line_number(problem: str) -> int:
+    """Sort key: the line of a CSV problem (`file:7: …`); JSON problems keep their order."""
+    found = re.match(r"^.*?:(\d+):", problem)
+    return int(found.group(1)) if found else 0
 
 
 def _unit(session: Session, tenant_id: int, code: str, kind: str) -> BusinessUnit:
