@@ -45,7 +45,7 @@ def load_config_file() -> tuple[Path | None, dict[str, Any]]:
     """The first config file that exists, parsed. `NOC_CONFIG` naming a missing file is an error."""
     candidates = config_candidates()
     for path in candidates:
-        if path.is_file():
+        if path.exists() and not path.is_dir():
             try:
                 with path.open("rb") as handle:
                     return path, tomllib.load(handle)
