@@ -34,7 +34,7 @@ def parse_instant(text: str, what: str = "time") -> datetime:
         raise BadInput(f"{what} must be an ISO 8601 string, got {type(text).__name__}")
     raw = text.strip()
     try:
-        value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
+        value = datetime.fromisoformat(raw[:-1] + "Z" if raw.endswith("z") else raw)
     except ValueError:
         raise BadInput(f"{what} {text!r} is not an ISO 8601 time", "use e.g. 2026-03-01T08:00:00+00:00") from None
     if value.tzinfo is None or value.utcoffset() is None:

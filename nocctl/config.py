@@ -108,16 +108,21 @@ def resolve(db: str | None = None, tenant: str | None = None, actor: str | None 
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a database URL: postgresql://noc:***@host/db."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """Hide the password of a database URL: postgresql://noc:***@host/db, also when it is
+    given as a query parameter (`?password=…`, which libpq accepts)."""
+    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # `*`: libpq allows an empty user
+    return re.sub(r"([?&](?:password|passwd|sslpassword)=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
 
 
-def mask_secrets(value: Any, key: str = "") -> Any:
+def mask_secrets(value: Any, key: str = "", hidden: bool = False) -> Any:
+    """Mask every value under a secret-looking key (whatever its type, and everything
+    inside a secret table), and the password of any URL."""
+    hidden = hidden or bool(_SECRET_KEY.search(key))
     if isinstance(value, dict):
-        return {k: mask_secrets(v, k) for k, v in value.items()}
+        return {k: mask_secrets(v, k, hidden) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_secrets(v, key) for v in value]
-    if isinstance(value, str) and _SECRET_KEY.search(key) and value:
+        return [mask_secrets(v, key, hidden) for v in value]
+    if hidden and value not in (None, "") and not isinstance(value, bool):
         return "***"
     if isinstance(value, str) and "://" in value:
         return mask_url(value)

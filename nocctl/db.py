@@ -58,6 +58,7 @@ def make_engine(url: str, create: bool = False) -> "Engine":
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA cache_size=-32768")  # 32 MB: ingest's index inserts stay in memory
             cursor.close()
 
         @event.listens_for(engine, "begin")

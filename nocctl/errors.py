@@ -78,6 +78,8 @@ def from_database_error(exc: BaseException) -> NocError | None:
             "the database has no nocctl schema",
             "run `nocctl init` (or `nocctl db upgrade`) first",
         )
+    if name == "DataError":  # e.g. a value longer than its column on PostgreSQL
+        return BadInput(f"the database refused a value: {text}")
     if name in ("InterfaceError", "DisconnectionError", "TimeoutError"):
         return TemporaryFailure(f"database unavailable ({text})", "retry shortly")
     return None

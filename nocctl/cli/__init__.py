@@ -37,6 +37,10 @@ class NocGroup(click.Group):
             _fail(str(exc), exc.exit_code, exc.details)
         except click.exceptions.Abort:
             _fail("aborted", 130)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # A group run without a command: its help on stderr, then the one error line.
+            click.echo(exc.format_message() + "\n", err=True)
+            _fail("missing command", ExitCode.USAGE)
         except click.ClickException as exc:
             ctx = getattr(exc, "ctx", None)
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
@@ -57,7 +61,7 @@ class NocGroup(click.Group):
 
 
 
-@click.group(cls=NocGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(name="nocctl", cls=NocGroup, context_settings=CONTEXT_SETTINGS)
 @click.option("--db", metavar="URL", help="Database URL (env NOC_DATABASE_URL; default: SQLite in the data dir).")
 @click.option("--tenant", metavar="SLUG", help="Tenant (env NOC_TENANT; default: default).")
 @click.option("--as", "as_user", metavar="USER", help="Act as this person (env NOC_ACTOR); the audit log records your login too.")

@@ -40,7 +40,8 @@ def init(app: App, admin, fmt):
     click.echo(f"schema    {after}" + (f" (upgraded from {before or 'empty'})" if before != after else " (up to date)"))
     click.echo(f"tenant    {result.tenant}" + (" (created)" if result.tenant_created else " (exists)"))
     granted = len(result.capabilities_granted)
-    click.echo(f"admin     {result.admin}" + (f" ({granted} capabilities granted)" if granted else " (already admin)"))
+    plural = "capability" if granted == 1 else "capabilities"
+    click.echo(f"admin     {result.admin}" + (f" ({granted} {plural} granted)" if granted else " (already admin)"))
 
 
 @click.group()
@@ -73,7 +74,7 @@ def downgrade(app: App, revision):
     before = schema.current(engine)
     schema.downgrade(engine, revision)
     after = schema.current(engine)
-    click.echo(f"{before or 'empty'} -> {after or 'base'}")
+    click.echo(f"{before or 'empty'} -> {after or 'base'}" if before != after else f"already at {after or 'base'}")
 
 
 @db.command()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from nocctl import clock
@@ -14,44 +16,48 @@ from nocctl.models import AuditLog, Tenant
 from nocctl.services.rbac import Actor
 
 
+@dataclass
+class Entry:
+    action: str
+    target_type: str | None = None
+    target_id: Any = None
+    details: dict[str, Any] | None = None
+
+
 def row_hash(prev_hash: str | None, fields: dict[str, Any]) -> str:
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(((prev_hash or "") + canonical).encode()).hexdigest()
 
 
-def record(session: Session, actor: Actor | None, action: str, target_type: str | None = None,
-           target_id: Any = None, details: dict[str, Any] | None = None, tenant_id: int | None = None) -> AuditLog:
-    """Append one audit row inside the caller's transaction."""
-    tid = actor.tenant_id if actor else tenant_id
+def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> None:
+    """Append audit rows, chained, inside the caller's transaction."""
+    if not entries:
+        return
+    tid = actor.tenant_id
     # Serialise writers of one tenant's chain (SQLite is serialised by its write lock).
     session.execute(select(Tenant.id).where(Tenant.id == tid).with_for_update())
-    prev = session.scalar(
-        select(AuditLog.hash).where(AuditLog.tenant_id == tid).order_by(AuditLog.id.desc()).limit(1)
-    )
+    prev = session.scalar(select(AuditLog.hash).where(AuditLog.tenant_id == tid).order_by(AuditLog.id.desc()).limit(1))
     at = clock.now()
-    fields = {
-        "tenant_id": tid,
-        "at": clock.isoformat(at),
-        "actor_id": actor.person_id if actor else None,
-        "os_user": actor.os_user if actor else None,
-        "host": actor.host if actor else None,
-        "action": action,
-        "target_type": target_type,
-        "target_id": None if target_id is None else str(target_id),
-        "details": details or {},
-    }
-    row = AuditLog(
-        tenant_id=tid,
-        at=at,
-        actor_id=fields["actor_id"],
-        os_user=fields["os_user"],
-        host=fields["host"],
-        action=action,
-        target_type=target_type,
-        target_id=fields["target_id"],
-        details=fields["details"],
-        prev_hash=prev,
-        hash=row_hash(prev, fields),
-    )
-    session.add(row)
-    return row
+    rows = []
+    for entry in entries:
+        fields = {
+            "tenant_id": tid,
+            "at": clock.isoformat(at),
+            "actor_id": actor.person_id,
+            "os_user": actor.os_user,
+            "host": actor.host,
+            "action": entry.action,
+            "target_type": entry.target_type,
+            "target_id": None if entry.target_id is None else str(entry.target_id),
+            "details": entry.details or {},
+        }
+        digest = row_hash(prev, fields)
+        rows.append({**fields, "at": at, "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(insert(AuditLog), rows)
+
+
+def record(session: Session, actor: Actor, action: str, target_type: str | None = None,
+           target_id: Any = None, details: dict[str, Any] | None = None) -> None:
+    """Append one audit row inside the caller's transaction."""
+    record_many(session, actor, [Entry(action, target_type, target_id, details)])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
@@ -28,6 +28,12 @@ PERSON_FIELDS = ("username", "name", "email", "phone")
 CLIENT_FIELDS = ("code", "name", "owner")
 SITE_FIELDS = ("code", "name", "client", "city", "state", "in_charge")
 KIND_FIELDS = {"person": PERSON_FIELDS, "client": CLIENT_FIELDS, "site": SITE_FIELDS}
+# Longest text the columns hold: PostgreSQL refuses longer values (SQLite would store them).
+MAX_LENGTH = {
+    "person": {k: Person.__table__.c[k].type.length for k in ("name", "email", "phone")},
+    "client": {"name": BusinessUnit.__table__.c.name.type.length},
+    "site": {k: BusinessUnit.__table__.c[k].type.length for k in ("name", "city", "state")},
+}
 
 
 # ---------------------------------------------------------------- reading import files
@@ -61,12 +67,18 @@ def _row(doc: OrgDocument, kind: str, where: str, raw: dict[str, Any]) -> None:
     if unknown:
         doc.problems.append(f"{where}: unknown field(s) {', '.join(unknown)} for a {kind}; allowed: {', '.join(allowed)}")
         return
-    try:
-        fields = {k: v for k, v in ((k, _clean(raw.get(k))) for k in allowed) if v is not None}
-    except ValueError:
-        bad = next(k for k in allowed if not isinstance(raw.get(k), (str, int, float, type(None))))
-        doc.problems.append(f"{where}: field {bad!r} must be a string")
-        return
+    fields = {}
+    for key in allowed:
+        try:
+            value = _clean(raw.get(key))
+        except ValueError:  # a list, an object or a boolean (true is not a name)
+            doc.problems.append(f"{where}: field {key!r} must be a string")
+            return
+        if value is not None and len(value) > MAX_LENGTH[kind].get(key, len(value)):
+            doc.problems.append(f"{where}: field {key!r} is longer than {MAX_LENGTH[kind][key]} characters")
+            return
+        if value is not None:
+            fields[key] = value
     {"person": doc.people, "client": doc.clients, "site": doc.sites}[kind].append(Row(where, fields))
 
 
@@ -330,7 +342,7 @@ def add_site(session: Session, caller: Caller, code: str, client: str, name: str
 UNIT_COLUMNS = ("code", "kind", "name", "client", "city", "state", "in_charge", "owner")
 
 
-def _unit_query(actor: Actor):
+def _unit_query(actor: Actor, visible_only: bool = True):
     client = aliased(BusinessUnit)
     in_charge = aliased(Person)
     owner = aliased(Person)
@@ -349,7 +361,7 @@ def _unit_query(actor: Actor):
         .join(client, client.id == BusinessUnit.client_id)
         .outerjoin(in_charge, in_charge.id == BusinessUnit.site_in_charge_id)
         .outerjoin(owner, owner.id == BusinessUnit.owner_id)
-        .where(BusinessUnit.tenant_id == actor.tenant_id, unit_visible(actor))
+        .where(BusinessUnit.tenant_id == actor.tenant_id, unit_visible(actor) if visible_only else true())
     )
 
 
@@ -361,7 +373,9 @@ def _as_row(row) -> dict:
 
 
 def _describe(session: Session, actor: Actor, unit_id: int) -> dict:
-    return _as_row(session.execute(_unit_query(actor).where(BusinessUnit.id == unit_id)).one())
+    """The unit just created, for its creator: noc:configure over it suffices, even
+    without a view capability."""
+    return _as_row(session.execute(_unit_query(actor, visible_only=False).where(BusinessUnit.id == unit_id)).one())
 
 
 def list_units(session: Session, caller: Caller, kind: str | None = None, client: str | None = None) -> list[dict]:

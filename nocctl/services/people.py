@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.errors import BadInput, Conflict, NotFound
+from nocctl.errors import BadInput, Conflict, NotFound, UsageError
 from nocctl.models import AccessGrant, BusinessUnit, Person
 from nocctl.services import audit
 from nocctl.services.rbac import Actor, Caller, authenticate, check_capability, require, TENANT_WIDE_ONLY
@@ -88,7 +88,7 @@ def show(session: Session, caller: Caller, username: str) -> PersonView:
 def _scope(session: Session, actor: Actor, capability: str, client: str | None, site: str | None):
     """(scope_kind, unit) for a grant; unknown client/site is exit 3."""
     if client and site:
-        raise BadInput("give --client or --site, not both")
+        raise UsageError("give --client or --site, not both")
     if capability in TENANT_WIDE_ONLY and (client or site):
         raise BadInput(f"{capability} is tenant-wide", "grant noc:view_client --client CODE to scope visibility")
     if not client and not site:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nocctl.errors import NotFound, UsageError
 from nocctl.resources import alembic_dir
 
 if TYPE_CHECKING:
@@ -40,16 +41,29 @@ def _run_with_fk_off(engine: "Engine", action) -> None:
             conn.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
+def _move(engine: "Engine", step, revision: str) -> None:
+    """Run an upgrade or downgrade; a revision Alembic cannot use is the user's error
+    (unknown: exit 3; otherwise, e.g. a relative step past the end: exit 2)."""
+    from alembic.util.exc import CommandError
+
+    try:
+        _run_with_fk_off(engine, lambda cfg: step(cfg, revision))
+    except CommandError as exc:
+        if "can't locate revision" in str(exc).lower():
+            raise NotFound(f"unknown schema revision {revision!r}", "see `nocctl db history`") from None
+        raise UsageError(f"cannot move the schema to {revision!r}: {exc}", "see `nocctl db history`") from None
+
+
 def upgrade(engine: "Engine", revision: str = "head") -> None:
     from alembic import command
 
-    _run_with_fk_off(engine, lambda cfg: command.upgrade(cfg, revision))
+    _move(engine, command.upgrade, revision)
 
 
 def downgrade(engine: "Engine", revision: str) -> None:
     from alembic import command
 
-    _run_with_fk_off(engine, lambda cfg: command.downgrade(cfg, revision))
+    _move(engine, command.downgrade, revision)
 
 
 def current(engine: "Engine") -> str | None:
