@@ -4,6 +4,7 @@ from nocctl.models.alert import Alert
 from nocctl.models.audit import AuditLog
 from nocctl.models.base import Base
 from nocctl.models.incident import Incident, IncidentAlert
+from nocctl.models.ingest import IngestEvent, IngestReject
 from nocctl.models.maintenance import MaintenanceWindow
 from nocctl.models.org import BusinessUnit
 from nocctl.models.person import AccessGrant, Person
@@ -17,6 +18,8 @@ __all__ = [
     "BusinessUnit",
     "Incident",
     "IncidentAlert",
+    "IngestEvent",
+    "IngestReject",
     "MaintenanceWindow",
     "Person",
     "Tenant",

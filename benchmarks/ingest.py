@@ -1,0 +1,225 @@
+"""Ingest benchmark (DESIGN §8): 100k native records — 20k distinct keys, 5% inside a
+maintenance window, 2% resolves — end to end through `nocctl ingest`, on SQLite and on
+PostgreSQL, beside a bare-driver upsert of the same rows; then peak memory at 1M records.
+
+    python benchmarks/ingest.py [--records 100000] [--memory-records 1000000]
+                                [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--skip-memory]
+
+Prints one line per measurement; copy the results into benchmarks/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
+TYPES = ["DEVICE_OFFLINE", "SYNC_DEGRADED", "GEOFENCE_BREACH", "ATTENDANCE_MISSING", "SECURITY_ANOMALY",
+         "WORK_ORDER_OVERDUE", "SLA_BREACH", "TICKET_ESCALATED"]
+START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+CLIENTS, SITES_PER_CLIENT = 20, 10
+MAINTENANCE_SITE = "C00-S00"  # every record of the maintenance sites below falls in the window
+NOCCTL = [sys.executable, "-m", "nocctl"]
+
+
+def organisation() -> dict:
+    return {
+        "clients": [{"code": f"C{c:02d}", "name": f"Client {c}"} for c in range(CLIENTS)],
+        "sites": [{"code": f"C{c:02d}-S{s:02d}", "name": f"Site {c}/{s}", "client": f"C{c:02d}",
+                   "city": f"City{s % 4}", "state": f"State{c % 5}"}
+                  for c in range(CLIENTS) for s in range(SITES_PER_CLIENT)],
+    }
+
+
+def workload(path: Path, records: int, keys: int, seed: int = 42) -> None:
+    """Deterministic NDJSON: `keys` distinct alerts; 5% of records at the sites under
+    maintenance (the first 10 sites: 5% of 200), 2% resolves."""
+    rng = random.Random(seed)
+    sites = [f"C{c:02d}-S{s:02d}" for c in range(CLIENTS) for s in range(SITES_PER_CLIENT)]
+    maintenance_sites, other_sites = sites[:10], sites[10:]
+    key_defs = []
+    for k in range(keys):
+        in_maintenance = k < keys // 20
+        site = rng.choice(maintenance_sites if in_maintenance else other_sites)
+        key_defs.append((rng.choice(TYPES), site, f"dev-{k:06d}", rng.choice(SEVERITIES)))
+    with path.open("w") as out:
+        for i in range(records):
+            alert_type, site, entity, severity = key_defs[i % keys] if i < keys else key_defs[rng.randrange(keys)]
+            occurred = START + timedelta(seconds=i * 0.5)
+            record = {"alert_type": alert_type, "severity": severity, "message": f"{alert_type} on {entity}",
+                      "site": site, "entity_type": "device", "entity_id": entity,
+                      "occurred_at": occurred.isoformat().replace("+00:00", "Z"), "event_id": f"e{i}"}
+            if rng.random() < 0.02:
+                record = {"action": "resolve", "alert_type": alert_type, "site": site, "entity_type": "device",
+                          "entity_id": entity, "occurred_at": record["occurred_at"], "event_id": f"e{i}"}
+            out.write(json.dumps(record) + "\n")
+
+
+def prepare(url: str, workdir: Path, env: dict) -> None:
+    org = workdir / "org.json"
+    org.write_text(json.dumps(organisation()))
+    for args in (["init"], ["org", "import", str(org)]):
+        subprocess.run(NOCCTL + ["--db", url, "-q", *args], check=True, env=env, stdout=subprocess.DEVNULL)
+    # A maintenance window over the first 10 sites' client-level scope would be wider than 5%:
+    # one site window each, covering the whole run.
+    from nocctl.db import make_engine
+    from nocctl.models import BusinessUnit, MaintenanceWindow
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        for unit in session.scalars(select(BusinessUnit).where(BusinessUnit.kind == "SITE").order_by(BusinessUnit.code).limit(10)):
+            session.add(MaintenanceWindow(tenant_id=unit.tenant_id, scope_kind="SITE", client_id=unit.client_id,
+                                          site_id=unit.id, suppress_all=True, starts_at=START - timedelta(days=1),
+                                          ends_at=START + timedelta(days=30), recurrence="NONE", timezone="UTC",
+                                          reason="benchmark", created_at=START))
+    engine.dispose()
+
+
+def run_ingest(url: str, data: Path, env: dict) -> tuple[float, dict, int]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run(NOCCTL + ["--db", url, "-q", "ingest", str(data), "--json"], env=env,
+                          capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"ingest failed ({done.returncode}): {done.stderr[-2000:]}")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, json.loads(done.stdout), max(peak_kb, before)
+
+
+def bare_upsert(url: str, data: Path) -> float:
+    """The floor: the same rows (md5 key computed the same way) upserted with the bare driver
+    in batches of 2000, no parsing beyond json.loads, no replay keys, no correlation."""
+    rows = []
+    with data.open() as handle:
+        for line in handle:
+            r = json.loads(line)
+            if r.get("action") == "resolve":
+                continue
+            key = hashlib.md5(f"{r['alert_type']}|{r['site']}|device|{r['entity_id']}".encode()).hexdigest()
+            rows.append((r["alert_type"], r["severity"], r["message"], r["site"], r["entity_id"], key, r["occurred_at"]))
+    started = time.perf_counter()
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(url.split("///", 1)[1], isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, alert_type TEXT, severity TEXT, message TEXT, site TEXT,"
+                     " entity_id TEXT, dedup_key TEXT, status TEXT DEFAULT 'NEW', first_seen_at TEXT, last_seen_at TEXT,"
+                     " duplicate_count INTEGER DEFAULT 0)")
+        conn.execute("CREATE UNIQUE INDEX u ON t (dedup_key) WHERE status <> 'RESOLVED'")
+        sql = ("INSERT INTO t (alert_type, severity, message, site, entity_id, dedup_key, first_seen_at, last_seen_at)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) WHERE status <> 'RESOLVED' DO UPDATE SET"
+               " duplicate_count = duplicate_count + 1, last_seen_at = excluded.last_seen_at")
+        for i in range(0, len(rows), 2000):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(sql, [(*r, r[-1]) for r in rows[i:i + 2000]])
+            conn.execute("COMMIT")
+        conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            conn.execute("CREATE TABLE t (id BIGSERIAL PRIMARY KEY, alert_type TEXT, severity TEXT, message TEXT,"
+                         " site TEXT, entity_id TEXT, dedup_key TEXT, status TEXT DEFAULT 'NEW', first_seen_at TIMESTAMPTZ,"
+                         " last_seen_at TIMESTAMPTZ, duplicate_count INTEGER DEFAULT 0)")
+            conn.execute("CREATE UNIQUE INDEX u ON t (dedup_key) WHERE status <> 'RESOLVED'")
+            conn.commit()
+            sql = ("INSERT INTO t (alert_type, severity, message, site, entity_id, dedup_key, first_seen_at, last_seen_at)"
+                   " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dedup_key) WHERE status <> 'RESOLVED' DO UPDATE"
+                   " SET duplicate_count = t.duplicate_count + 1, last_seen_at = excluded.last_seen_at")
+            for i in range(0, len(rows), 2000):
+                with conn.cursor() as cur:
+                    # One key at most once per statement, as ON CONFLICT on PostgreSQL requires.
+                    cur.executemany(sql, [(*r, r[-1]) for r in rows[i:i + 2000]])
+                conn.commit()
+    return time.perf_counter() - started
+
+
+class Database:
+    def __init__(self, backend: str, pg: str | None, workdir: Path):
+        self.backend, self.pg, self.workdir = backend, pg, workdir
+        self.created: list[str] = []
+
+    def new(self) -> str:
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.workdir / (uuid.uuid4().hex[:8] + '.db')}"
+        import psycopg
+
+        name = f"nocbench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(self.pg, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return self.pg.rsplit("/", 1)[0] + "/" + name
+
+    def drop_all(self) -> None:
+        if self.backend != "postgresql":
+            return
+        import psycopg
+
+        with psycopg.connect(self.pg, autocommit=True) as conn:
+            for name in self.created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--keys", type=int, default=20_000)
+    parser.add_argument("--memory-records", type=int, default=1_000_000)
+    parser.add_argument("--pg", default=os.environ.get("NOC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+
+    env = {**os.environ, "NOC_CONFIG": os.devnull}
+    env.pop("NOC_DATABASE_URL", None)
+    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        data = workdir / "alerts.ndjson"
+        workload(data, args.records, args.keys)
+        print(f"workload: {args.records:,} records, {args.keys:,} keys ({data.stat().st_size / 1e6:.1f} MB)")
+        for backend in args.backends.split(","):
+            dbs = Database(backend, args.pg, workdir)
+            try:
+                url = dbs.new()
+                prepare(url, workdir, env)
+                elapsed, summary, _ = run_ingest(url, data, env)
+                bare = bare_upsert(dbs.new(), data)
+                rate = args.records / elapsed
+                print(f"{backend}: nocctl ingest {args.records:,} records in {elapsed:.2f} s = {rate:,.0f} records/s;"
+                      f" bare driver upsert {bare:.2f} s = {args.records / bare:,.0f} records/s;"
+                      f" ratio nocctl/bare = {elapsed / bare:.1f}x")
+                print(f"{backend}: summary {json.dumps(summary)}")
+                again, summary2, _ = run_ingest(url, data, env)
+                print(f"{backend}: replay of the same file in {again:.2f} s, replayed={summary2['replayed']:,}")
+            finally:
+                dbs.drop_all()
+        if not args.skip_memory:
+            big = workdir / "big.ndjson"
+            workload(big, args.memory_records, args.keys * 10)
+            dbs = Database("sqlite", None, workdir)
+            url = dbs.new()
+            prepare(url, workdir, env)
+            elapsed, summary, peak_kb = run_ingest(url, big, env)
+            print(f"memory: {args.memory_records:,} records on sqlite in {elapsed:.1f} s"
+                  f" ({args.memory_records / elapsed:,.0f}/s), peak RSS {peak_kb / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

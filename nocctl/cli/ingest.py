@@ -1,0 +1,177 @@
+"""`nocctl ingest`: alerts in, from files or stdin, in any of the supported formats."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from nocctl.cli.common import App, emit_rows, listing_options, note, pass_app
+
+FORMATS = ("auto", "native", "alertmanager", "pagerduty")
+
+
+class _Progress:
+    """`received N` on a terminal's stderr, redrawn in place; silent when piped."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.shown = False
+
+    def __call__(self, summary) -> None:
+        if self.enabled:
+            rate = summary.received / max(time.monotonic() - self.started, 1e-9)
+            click.echo(f"\ringesting: {summary.received:,} records ({rate:,.0f}/s)", err=True, nl=False)
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            click.echo("\r\033[K", err=True, nl=False)
+
+
+def _sources(files: tuple[str, ...]):
+    """(name, binary line iterator) for each input; `-` or nothing is stdin."""
+    for name in files or ("-",):
+        if name == "-":
+            yield "<stdin>", sys.stdin.buffer
+        else:
+            try:
+                handle = open(name, "rb")
+            except OSError as exc:
+                from nocctl.errors import NotFound
+
+                raise NotFound(f"cannot open {name}: {exc.strerror}") from None
+            with handle:
+                yield name, handle
+
+
+class IngestGroup(click.Group):
+    """`ingest [FILES]…` ingests; `ingest rejects …` reaches the dead-letter commands (a file
+    named like a subcommand can be given as ./rejects)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] in self.commands:
+            click.Command.parse_args(self, ctx, [])  # the group's own options keep their defaults
+            ctx._protected_args, ctx.args = args[:1], args[1:]
+            return ctx.args
+        ctx.allow_interspersed_args = True  # options may follow the files, as for any command
+        click.Command.parse_args(self, ctx, args)  # positionals are FILES
+        return []
+
+
+@click.group(cls=IngestGroup, invoke_without_command=True)
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--format", "input_format", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="Input format; auto detects it per document.")
+@click.option("--client", metavar="CODE", help="Client for records that name neither client nor site.")
+@click.option("--site", metavar="CODE", help="Site for records that name neither client nor site.")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, writable=True),
+              help="Append the raw text of every rejected record to FILE (one per line), to fix and re-ingest.")
+@click.option("--strict", is_flag=True, help="All or nothing: commit nothing if any record is bad.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=5000, show_default=True,
+              help="Records per transaction.")
+@click.option("--dry-run", is_flag=True, help="Process everything, report the counts, commit nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_context
+def ingest(ctx, files, input_format, client, site, rejects_path, strict, batch_size, dry_run, as_json):
+    """Ingest alerts from FILES (NDJSON, a JSON array or JSON documents; `-` or none: stdin).
+
+    \b
+    Formats: native records, Alertmanager webhook payloads and /api/v2/alerts arrays,
+    PagerDuty Events v2 (trigger, acknowledge, resolve).
+    Native record: {"alert_type", "severity", "message", "client" and/or "site",
+    "entity_type", "entity_id", "metadata", "occurred_at", "action", "dedup_key",
+    "source", "event_id"}.
+
+    Duplicates of an active alert are merged; events seen before (same event_id, or same
+    occurred_at) are counted as replayed and change nothing. Bad records are reported on
+    stderr, kept in the dead-letter table (`nocctl ingest rejects list`) and never stop the
+    good ones. Exit 0: all accepted; 65: some rejected (the rest committed); 75: database
+    unavailable or locked (safe to retry).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    app: App = ctx.obj
+    from nocctl import clock, log
+    from nocctl.services.ingest.pipeline import Ingest, Options
+    from nocctl.services.ingest.reader import read_documents
+
+    window = clock.parse_duration(app.settings.get("correlation_window"), "correlation_window")
+    options = Options(input_format, client, site, batch_size, dry_run, strict, window)
+    rejects_file = open(rejects_path, "a", encoding="utf-8") if rejects_path else None
+    progress = _Progress(sys.stderr.isatty() and app.verbosity >= 0)
+
+    def on_reject(reject) -> None:
+        where = f"{reject.source}:{reject.line}" if reject.line else reject.source
+        click.echo(f"nocctl: {where}: rejected: {reject.reason}", err=True)
+        if rejects_file is not None:
+            rejects_file.write(reject.raw.replace("\n", " ") + "\n")
+
+    started = time.monotonic()
+    run = Ingest(lambda: app.session(write=True), app.caller(), options, on_reject, progress)
+    try:
+        summary = run.run(doc for name, lines in _sources(files) for doc in read_documents(lines, name))
+    finally:
+        progress.done()
+        if rejects_file is not None:
+            rejects_file.close()
+    elapsed = time.monotonic() - started
+    counts = summary.as_dict()
+    if as_json:
+        click.echo(json.dumps(counts))
+    log.get().info("ingest summary", **counts, unmatched=summary.unmatched, dry_run=dry_run, strict=strict,
+                   seconds=round(elapsed, 3), records_per_second=round(summary.received / max(elapsed, 1e-9)))
+    if summary.unmatched:
+        note(f"nocctl: {summary.unmatched} acknowledge/resolve event(s) matched no alert in a state they apply to")
+    if strict and summary.rejected:
+        note("nocctl: --strict: nothing was committed")
+    if summary.rejected:
+        ctx.exit(65)
+
+
+@ingest.group()
+def rejects():
+    """The dead-letter table: records that could not be ingested."""
+
+
+@rejects.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include rejects already re-processed.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many (newest first).")
+@listing_options
+@pass_app
+def rejects_list(app: App, show_all, limit, fmt, out):
+    """List rejected records with their reason and source line."""
+    from nocctl.services.ingest import rejects as service
+
+    rows = service.list_rejects(app.session(), app.caller(), show_all, limit)
+    emit_rows(rows, service.COLUMNS if fmt == "table" else service.COLUMNS + ("raw",), fmt, out)
+
+
+@rejects.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_context
+def rejects_retry(ctx, ids, as_json):
+    """Re-process pending rejects (all, or the given IDS), e.g. after fixing the org.
+
+    Records that now go through are marked RETRIED; the others stay pending with the new
+    reason. Exit 65 if any is still rejected."""
+    app: App = ctx.obj
+    from nocctl import clock
+    from nocctl.services.ingest import rejects as service
+
+    window = clock.parse_duration(app.settings.get("correlation_window"), "correlation_window")
+    outcome = service.retry(lambda: app.session(write=True), app.caller(), ids, window,
+                            on_reject=lambda r: click.echo(f"nocctl: reject {r.source}: still rejected: {r.reason}",
+                                                           err=True))
+    if as_json:
+        click.echo(json.dumps(outcome))
+    else:
+        click.echo(f"retried {outcome['retried']}: {outcome['accepted']} accepted, {outcome['rejected']} still rejected")
+    if outcome["rejected"]:
+        ctx.exit(65)
+
+
+COMMANDS = (ingest,)

@@ -1,0 +1,530 @@
+"""The ingest pipeline: records in, alerts out, in batches of set-based SQL.
+
+Per batch, in one transaction: resolve client/site codes; drop replayed events (their
+event keys are inserted with ON CONFLICT DO NOTHING, so concurrent ingests of the same
+input apply each event once); upsert triggers against the partial unique index of active
+alerts (one statement, never check-then-insert); correlate the alerts just created; apply
+acknowledge/resolve events; write audit rows and the dead letters. A trigger that follows a
+resolve of the same key in one batch goes to a later round, so per-key order is kept.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import or_, select, text
+from sqlalchemy.orm import Session
+
+from nocctl import clock
+from nocctl.errors import PermissionDenied
+from nocctl.models import AccessGrant, Alert, BusinessUnit
+from nocctl.services import audit, maintenance
+from nocctl.services.ingest import formats
+from nocctl.services.ingest.formats import Record, RecordError
+from nocctl.services.ingest.rawsql import RawSQL
+from nocctl.services.ingest.reader import Document
+from nocctl.services.rbac import Caller, authenticate
+
+ALERTS = Alert.__table__
+ACTIVE = text("status <> 'RESOLVED'")
+ACKABLE = ("NEW", "ESCALATED", "ASSIGNED")
+
+
+@dataclass
+class Options:
+    input_format: str = "auto"
+    client: str | None = None
+    site: str | None = None
+    batch_size: int = 1000
+    dry_run: bool = False
+    strict: bool = False
+    correlation_window: int = 600  # seconds
+    keep_rejects: bool = True  # write bad records to the dead-letter table
+
+
+@dataclass
+class Summary:
+    received: int = 0
+    created: int = 0
+    deduplicated: int = 0
+    suppressed: int = 0
+    resolved: int = 0
+    acknowledged: int = 0
+    replayed: int = 0
+    rejected: int = 0
+    unmatched: int = 0  # acknowledge/resolve events that found no alert in that state
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("received", "created", "deduplicated", "suppressed", "resolved",
+                                              "acknowledged", "replayed", "rejected")}
+
+
+@dataclass
+class Reject:
+    source: str
+    line: int | None
+    reason: str
+    raw: str
+
+
+@dataclass(slots=True)
+class Event:
+    record: Record
+    client_id: int | None  # None: an acknowledge/resolve naming only its dedup_key
+    site_id: int | None
+    dedup_key: str
+    occurred_at: datetime
+    event_key: bytes | None
+
+
+@dataclass
+class _Trigger:
+    first: Event
+    latest: Event
+    count: int = 1
+    first_seen: datetime = field(default=None)  # type: ignore[assignment]
+    window_id: int | None = None
+    all_suppressed: bool = True
+
+
+def default_dedup_key(alert_type: str, unit_code: str, entity_type: str | None, entity_id: str | None) -> str:
+    """md5 of `alert_type|site-or-client code|entity_type|entity_id` (DESIGN §3)."""
+    return hashlib.md5(f"{alert_type}|{unit_code}|{entity_type or ''}|{entity_id or ''}".encode()).hexdigest()
+
+
+def _event_key(dedup_key: str, record: Record, occurred_at: datetime) -> bytes | None:
+    if record.event_id is not None:
+        marker = "id:" + record.event_id
+    elif record.occurred_at is not None:
+        marker = occurred_at.isoformat()
+    else:
+        return None  # nothing identifies this event: it always counts
+    return hashlib.md5(f"{dedup_key}|{record.action}|{marker}".encode()).digest()
+
+
+class Ingest:
+    """One ingest run. `session_factory` makes write sessions; `on_reject` is told of
+    every bad record at once (stderr, the rejects file); `on_batch` after each batch."""
+
+    def __init__(self, session_factory: Callable[[], Session], caller: Caller, options: Options,
+                 on_reject: Callable[[Reject], None] = lambda r: None,
+                 on_batch: Callable[[Summary], None] = lambda s: None):
+        self.session_factory = session_factory
+        self.caller = caller
+        self.options = options
+        self.on_reject = on_reject
+        self.on_batch = on_batch
+        self.summary = Summary()
+        self.units: dict[str, tuple[int, str, int] | None] = {}  # code -> (id, kind, client_id)
+
+    # ------------------------------------------------------------ driving
+
+    def run(self, documents: Iterable[Document], session: Session | None = None) -> Summary:
+        """Ingest `documents`. With `session`, everything happens in that session's open
+        transaction and the caller commits; otherwise each batch commits on its own (or, for
+        --strict and --dry-run, one transaction decides at the end)."""
+        single = session is not None or self.options.dry_run or self.options.strict
+        outer = session if session is not None else (self.session_factory() if single else None)
+        try:
+            if outer is not None and not outer.in_transaction():
+                outer.begin()
+            self._start(outer)
+            for batch in self._batches(documents):
+                self._flush(batch, outer)
+            if session is None and outer is not None:
+                if self.options.dry_run or self.summary.rejected:
+                    outer.rollback()
+                else:
+                    outer.commit()
+        finally:
+            if session is None and outer is not None:
+                outer.close()
+        return self.summary
+
+    def _batches(self, documents: Iterable[Document]) -> Iterator[list]:
+        """Parsed and normalised records, `batch_size` at a time (CPU work, no database)."""
+        batch: list[tuple[Record | RecordError, str, int, object]] = []
+        for document in documents:
+            if document.error is not None:
+                batch.append((RecordError(document.error), document.source, document.line, document.text))
+            else:
+                for item, record in formats.records_with_items(document.value, self.options.input_format):
+                    batch.append((record, document.source, document.line, item))
+            if len(batch) >= self.options.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _start(self, outer: Session | None) -> None:
+        def load(session: Session) -> None:
+            self.actor = authenticate(session, self.caller)
+            self._load_scope(session)
+            self.rules = maintenance.Rulebook(maintenance.load_rules(session, self.actor.tenant_id))
+            self.dialect = session.get_bind().dialect.name
+
+        if outer is not None:
+            load(outer)
+        else:
+            with self.session_factory() as session, session.begin():
+                load(session)
+
+    def _flush(self, batch, outer: Session | None) -> None:
+        if outer is not None:
+            self._process(outer, batch)
+        else:
+            with self.session_factory() as session, session.begin():
+                self._process(session, batch)
+        self.on_batch(self.summary)
+
+    def _load_scope(self, session: Session) -> None:
+        rows = session.execute(select(AccessGrant.scope_kind, AccessGrant.unit_id).where(
+            AccessGrant.tenant_id == self.actor.tenant_id, AccessGrant.person_id == self.actor.person_id,
+            AccessGrant.capability == "noc:ingest")).all()
+        if not rows:
+            raise PermissionDenied(f"{self.actor.username!r} lacks noc:ingest",
+                                   f"an admin can run `nocctl user grant {self.actor.username} noc:ingest`")
+        self.tenant_wide = any(kind == "TENANT" for kind, _ in rows)
+        self.allowed_units = {unit for _, unit in rows if unit is not None}
+
+    # ------------------------------------------------------------ one batch
+
+    def _process(self, session: Session, batch) -> None:
+        now = clock.now()
+        rejects: list[Reject] = []
+        events: list[Event] = []
+        self._load_units(session, batch)
+
+        def reject(source, line, reason, item) -> None:
+            raw = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False, default=str)
+            found = Reject(source, line, reason, raw if raw is not None else "")
+            rejects.append(found)
+            self.on_reject(found)
+
+        for record, source, line, item in batch:
+            self.summary.received += 1
+            if isinstance(record, RecordError):
+                reject(source, line, str(record), item)
+                continue
+            try:
+                events.append(self._event(record, now))
+            except RecordError as exc:
+                reject(source, line, str(exc), item)
+        self.summary.rejected += len(rejects)
+
+        events = self._drop_replayed(RawSQL(session), events, now)
+        audit_entries: list[audit.Entry] = []
+        sql = RawSQL(session)
+        triggers: dict[str, _Trigger] = {}
+        closes: list[Event] = []
+        closed_keys: set[str] = set()
+        for event in events:
+            if event.record.action == "trigger":
+                if event.dedup_key in closed_keys:
+                    self._apply_round(session, sql, triggers, closes, now, audit_entries)
+                    triggers, closes, closed_keys = {}, [], set()
+                self._add_trigger(triggers, event)
+            else:
+                closes.append(event)
+                closed_keys.add(event.dedup_key)
+        self._apply_round(session, sql, triggers, closes, now, audit_entries)
+
+        if audit_entries:
+            audit.record_many(session, self.actor, audit_entries)
+        if rejects and self.options.keep_rejects and not (self.options.strict or self.options.dry_run):
+            sql = RawSQL(session)
+            tid, fmt = self.actor.tenant_id, self.options.input_format
+            defaults = sql.json({"client": self.options.client, "site": self.options.site})
+            sql.insert(
+                "INSERT INTO ingest_reject (tenant_id, received_at, source, line, reason, raw, raw_hash, input_format,"
+                " defaults)",
+                ["bigint", "timestamptz", "text", "integer", "text", "text", "text", "text", "jsonb"],
+                [(tid, sql.ts(now), r.source[:500], r.line, r.reason, r.raw, hashlib.sha1(r.raw.encode()).hexdigest(),
+                  fmt, defaults) for r in rejects],
+                # The same bad record piped again is kept once while pending.
+                "ON CONFLICT (tenant_id, raw_hash) WHERE status = 'PENDING' DO NOTHING",
+            )
+
+    def _load_units(self, session: Session, batch) -> None:
+        wanted = {self.options.client, self.options.site}
+        for record, *_ in batch:
+            if isinstance(record, Record):
+                wanted.add(record.client)
+                wanted.add(record.site)
+        missing = [code for code in wanted if code is not None and code not in self.units]
+        if not missing:
+            return
+        for code in missing:
+            self.units[code] = None
+        for i in range(0, len(missing), 500):
+            rows = session.execute(select(BusinessUnit.code, BusinessUnit.id, BusinessUnit.kind, BusinessUnit.client_id)
+                                   .where(BusinessUnit.tenant_id == self.actor.tenant_id,
+                                          BusinessUnit.code.in_(missing[i:i + 500])))
+            for code, unit_id, kind, client_id in rows:
+                self.units[code] = (unit_id, kind, client_id)
+
+    def _event(self, record: Record, now: datetime) -> Event:
+        site_code = record.site or (self.options.site if record.client is None else None)
+        client_code = record.client or (self.options.client if record.site is None else None)
+        if site_code:
+            site = self.units.get(site_code)
+            if site is None or site[1] != "SITE":
+                raise RecordError(f"unknown site {site_code!r}")
+            site_id, client_id = site[0], site[2]
+            if client_code:
+                client = self.units.get(client_code)
+                if client is None or client[1] != "CLIENT":
+                    raise RecordError(f"unknown client {client_code!r}")
+                if client[0] != client_id:
+                    raise RecordError(f"site {site_code!r} does not belong to client {client_code!r}")
+            unit_code = site_code
+        elif client_code:
+            client = self.units.get(client_code)
+            if client is None or client[1] != "CLIENT":
+                raise RecordError(f"unknown client {client_code!r}")
+            site_id, client_id, unit_code = None, client[0], client_code
+        elif record.action != "trigger" and record.dedup_key:
+            # Acknowledge/resolve by key alone: the alert says where it is (scope checked then).
+            return Event(record, None, None, record.dedup_key, record.occurred_at or now,
+                         _event_key(record.dedup_key, record, record.occurred_at or now))
+        else:
+            raise RecordError("no client or site: give one in the record, or --client/--site")
+        if not self.tenant_wide and client_id not in self.allowed_units and site_id not in self.allowed_units:
+            raise RecordError(f"{self.actor.username!r} lacks noc:ingest for {unit_code!r}")
+        dedup_key = record.dedup_key or default_dedup_key(record.alert_type, unit_code, record.entity_type,
+                                                          record.entity_id)
+        occurred_at = record.occurred_at or now
+        return Event(record, client_id, site_id, dedup_key, occurred_at, _event_key(dedup_key, record, occurred_at))
+
+    def _drop_replayed(self, sql: RawSQL, events: list[Event], now: datetime) -> list[Event]:
+        """Record the batch's event keys; events whose key was already there are replays.
+        ON CONFLICT DO NOTHING makes concurrent ingests of one input apply each event once."""
+        keys = {e.event_key for e in events if e.event_key is not None}
+        if not keys:
+            return events
+        tid, seen = self.actor.tenant_id, sql.ts(now)
+        # Sorted: concurrent ingests then take row locks in one order and cannot deadlock.
+        fresh = {bytes(row[0]) for row in sql.insert("INSERT INTO ingest_event (tenant_id, event_key, seen_at)",
+                                                     ["bigint", "bytea", "timestamptz"],
+                                                     [(tid, key, seen) for key in sorted(keys)],
+                                                     "ON CONFLICT DO NOTHING RETURNING event_key", fetch=True)}
+        kept = []
+        for event in events:
+            if event.event_key is None:
+                kept.append(event)
+            elif event.event_key in fresh:
+                fresh.discard(event.event_key)  # a second copy in this batch is a replay too
+                kept.append(event)
+            else:
+                self.summary.replayed += 1
+        return kept
+
+    def _add_trigger(self, triggers: dict[str, _Trigger], event: Event) -> None:
+        window = None
+        if self.rules:
+            window = self.rules.covering(event.client_id, event.site_id, event.record.alert_type, event.occurred_at)
+        found = triggers.get(event.dedup_key)
+        if found is None:
+            triggers[event.dedup_key] = _Trigger(event, event, 1, event.occurred_at,
+                                                 window.id if window else None, window is not None)
+            return
+        found.count += 1
+        if event.occurred_at < found.first_seen:
+            found.first_seen = event.occurred_at
+        if event.occurred_at >= found.latest.occurred_at:
+            found.latest = event
+        found.all_suppressed = found.all_suppressed and window is not None
+
+    # ------------------------------------------------------------ writing
+
+    def _apply_round(self, session: Session, sql: RawSQL, triggers: dict[str, _Trigger], closes: list[Event],
+                     now: datetime, audit_entries: list[audit.Entry]) -> None:
+        if triggers:
+            self._upsert(session, sql, triggers, now, audit_entries)
+        if closes:
+            self._close(session, sql, closes, audit_entries)
+
+    def _upsert(self, session: Session, sql: RawSQL, triggers: dict[str, _Trigger], now: datetime,
+                audit_entries: list[audit.Entry]) -> None:
+        """One INSERT … ON CONFLICT DO UPDATE per chunk against the partial unique index of
+        active alerts. Only unindexed columns are updated, so a duplicate costs one row write;
+        the rare moves of first_seen_at (out-of-order input) and SUPPRESSED → NEW follow.
+        New alerts carry their correlation group from the start (planned before the insert)."""
+        tid, created_at, ts, as_json = self.actor.tenant_id, sql.ts(now), sql.ts, sql.json
+        plan = self._plan_correlation(session, triggers)
+        rows = []
+        first_seen: dict[str, object] = {}
+        for key, t in sorted(triggers.items()):  # one lock order for concurrent ingests
+            first, latest = t.first.record, t.latest.record
+            # Keys with an active alert get no plan: the update leaves the group as it is.
+            correlation, parent, _ = plan.get(key) or (None, None, None)
+            first_seen[key] = stamp = ts(t.first_seen)
+            rows.append((
+                tid, t.first.client_id, t.first.site_id, first.alert_type, latest.severity,
+                "SUPPRESSED" if t.all_suppressed else "NEW", latest.message, first.entity_type, first.entity_id, key,
+                first.source, as_json(latest.metadata), stamp, ts(t.latest.occurred_at), created_at,
+                t.count - 1, t.window_id if t.all_suppressed else None, correlation, parent,
+            ))
+        types = ["bigint", "bigint", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "jsonb",
+                 "timestamptz", "timestamptz", "timestamptz", "integer", "bigint", "text", "bigint"]
+        newer = "excluded.last_seen_at >= alert.last_seen_at"
+        returned = sql.insert(
+            "INSERT INTO alert (tenant_id, client_id, site_id, alert_type, severity, status, message, entity_type,"
+            " entity_id, dedup_key, source, metadata, first_seen_at, last_seen_at, created_at, duplicate_count,"
+            " maintenance_window_id, correlation_id, parent_alert_id)",
+            types, rows,
+            "ON CONFLICT (tenant_id, dedup_key) WHERE status <> 'RESOLVED' DO UPDATE SET"
+            " duplicate_count = alert.duplicate_count + excluded.duplicate_count + 1,"
+            f" last_seen_at = CASE WHEN {newer} THEN excluded.last_seen_at ELSE alert.last_seen_at END,"
+            f" message = CASE WHEN {newer} THEN excluded.message ELSE alert.message END,"
+            f" severity = CASE WHEN {newer} THEN excluded.severity ELSE alert.severity END,"
+            f" metadata = CASE WHEN {newer} THEN excluded.metadata ELSE alert.metadata END"
+            " RETURNING id, dedup_key, status, first_seen_at, duplicate_count",
+            fetch=True,
+        )
+        created: dict[str, int] = {}
+        earlier, surfaced = [], []
+        for alert_id, key, status, stored_first_seen, duplicates in returned:
+            t = triggers[key]
+            # An insert returns the batch's own count; an update adds to an existing one.
+            if duplicates == t.count - 1:
+                created[key] = alert_id
+                if status == "SUPPRESSED":
+                    self.summary.suppressed += 1
+                    audit_entries.append(audit.Entry("SUPPRESS", "alert", alert_id,
+                                                     {"maintenance_window_id": t.window_id, "dedup_key": key}))
+                else:
+                    self.summary.created += 1
+                self.summary.deduplicated += t.count - 1
+                continue
+            self.summary.deduplicated += t.count
+            ours = first_seen[key]  # the driver's form compares like the instants (SQLite: fixed-width text)
+            if ours < stored_first_seen:
+                earlier.append((ours, alert_id, ours))
+            if status == "SUPPRESSED" and not t.all_suppressed:
+                surfaced.append((alert_id,))  # still firing after its window: the NOC must see it
+        sql.many("UPDATE alert SET first_seen_at = ? WHERE id = ? AND first_seen_at > ?", earlier)
+        sql.many("UPDATE alert SET status = 'NEW' WHERE id = ? AND status = 'SUPPRESSED'", surfaced)
+        # Groups started in this round: their first alert's id is known only now.
+        sql.many("UPDATE alert SET parent_alert_id = ? WHERE id = ?",
+                 [(created[root], created[key]) for key, (_, _, root) in plan.items()
+                  if root is not None and key in created and root in created])
+        # A key another ingest resolved meanwhile was inserted without a plan: a group of its own.
+        sql.many("UPDATE alert SET correlation_id = ? WHERE id = ?",
+                 [(str(uuid.uuid4()), alert_id) for key, alert_id in created.items() if key not in plan])
+
+    def _active_keys(self, sql: RawSQL, keys: list[str]) -> set[str]:
+        return {row[0] for row in sql.select_in(
+            f"SELECT dedup_key FROM alert WHERE tenant_id = {sql.mark} AND status <> 'RESOLVED' AND dedup_key {{in}}",
+            [self.actor.tenant_id], keys)}
+
+    def _plan_correlation(self, session: Session, triggers: dict[str, _Trigger]) -> dict[str, tuple]:
+        """For each key that has no active alert yet: (correlation_id, parent_alert_id, root
+        key). A new alert joins the group of the nearest active alert of its site (client-
+        level alerts: of its client) whose first_seen_at is within the window, else starts
+        a group. `root key` names the group's first alert when that is also new here."""
+        active = self._active_keys(RawSQL(session), list(triggers))
+        fresh = [(key, t) for key, t in triggers.items() if key not in active]
+        if not fresh:
+            return {}
+        window = self.options.correlation_window
+        site_ids = {t.first.site_id for _, t in fresh if t.first.site_id is not None}
+        client_ids = {t.first.client_id for _, t in fresh if t.first.site_id is None}
+        low = min(t.first_seen for _, t in fresh).timestamp() - window
+        high = max(t.first_seen for _, t in fresh).timestamp() + window
+        scope = []
+        if site_ids:
+            scope.append(ALERTS.c.site_id.in_(site_ids))
+        if client_ids:
+            scope.append(ALERTS.c.client_id.in_(client_ids) & ALERTS.c.site_id.is_(None))
+        candidates = session.execute(
+            select(ALERTS.c.id, ALERTS.c.site_id, ALERTS.c.client_id, ALERTS.c.first_seen_at,
+                   ALERTS.c.correlation_id, ALERTS.c.parent_alert_id)
+            .where(ALERTS.c.tenant_id == self.actor.tenant_id, ACTIVE, or_(*scope),
+                   ALERTS.c.first_seen_at >= datetime.fromtimestamp(low, timezone.utc),
+                   ALERTS.c.first_seen_at <= datetime.fromtimestamp(high, timezone.utc))
+        ).all()
+        # Per scope, a time-sorted list of (first seen, correlation id, root id, root key).
+        groups: dict[tuple, tuple[list[float], list[tuple]]] = {}
+        for c in candidates:
+            if c.correlation_id is None:
+                continue
+            times, members = groups.setdefault((c.site_id, c.client_id if c.site_id is None else None), ([], []))
+            at = c.first_seen_at.timestamp()
+            i = bisect.bisect(times, at)
+            times.insert(i, at)
+            members.insert(i, (c.correlation_id, c.parent_alert_id or c.id, None))
+        plan = {}
+        for key, t in sorted(fresh, key=lambda kt: kt[1].first_seen):
+            site_id = t.first.site_id
+            times, members = groups.setdefault((site_id, t.first.client_id if site_id is None else None), ([], []))
+            at = t.first_seen.timestamp()
+            i = bisect.bisect(times, at)
+            best = None
+            for j in (i - 1, i):  # the nearest neighbours in time
+                if 0 <= j < len(times) and abs(times[j] - at) <= window:
+                    if best is None or abs(times[j] - at) < abs(times[best] - at):
+                        best = j
+            if best is None:
+                member = (str(uuid.uuid4()), None, key)
+                plan[key] = (member[0], None, None)
+            else:
+                member = members[best]
+                plan[key] = member
+            times.insert(i, at)
+            members.insert(i, member)
+        return plan
+
+    def _close(self, session: Session, sql: RawSQL, closes: list[Event], audit_entries: list[audit.Entry]) -> None:
+        """Apply acknowledge and resolve events, in order, to the active alerts of their keys."""
+        keys = sorted({e.dedup_key for e in closes})
+        query = select(ALERTS.c.id, ALERTS.c.dedup_key, ALERTS.c.status, ALERTS.c.first_seen_at,
+                       ALERTS.c.acknowledged_at, ALERTS.c.acknowledged_by, ALERTS.c.time_to_ack,
+                       ALERTS.c.client_id, ALERTS.c.site_id).where(
+            ALERTS.c.tenant_id == self.actor.tenant_id, ACTIVE)
+        state: dict[str, dict] = {}
+        for i in range(0, len(keys), 500):
+            chunk = query.where(ALERTS.c.dedup_key.in_(keys[i:i + 500])).order_by(ALERTS.c.dedup_key)
+            if self.dialect == "postgresql":
+                chunk = chunk.with_for_update()
+            for row in session.execute(chunk):
+                if self.tenant_wide or row.client_id in self.allowed_units or row.site_id in self.allowed_units:
+                    state[row.dedup_key] = dict(row._mapping)
+        changed: dict[int, dict] = {}
+        for event in closes:
+            alert = state.get(event.dedup_key)
+            at = max(event.occurred_at, alert["first_seen_at"]) if alert else None
+            origin = event.record.source or "ingest"
+            if alert is not None and event.record.action == "resolve":
+                alert.update(status="RESOLVED", resolved_at=at, resolved_by=self.actor.person_id,
+                             time_to_resolve=int((at - alert["first_seen_at"]).total_seconds()),
+                             resolution_note=f"resolved by {origin} event")
+                del state[event.dedup_key]
+                self.summary.resolved += 1
+                audit_entries.append(audit.Entry("RESOLVE", "alert", alert["id"], {"by": origin, "at": clock.isoformat(at)}))
+            elif alert is not None and alert["status"] in ACKABLE:
+                alert.update(status="ACKNOWLEDGED", acknowledged_at=at, acknowledged_by=self.actor.person_id,
+                             time_to_ack=int((at - alert["first_seen_at"]).total_seconds()))
+                self.summary.acknowledged += 1
+                audit_entries.append(audit.Entry("ACKNOWLEDGE", "alert", alert["id"], {"by": origin, "at": clock.isoformat(at)}))
+            else:
+                self.summary.unmatched += 1
+                continue
+            changed[alert["id"]] = alert
+        ts = sql.ts
+        sql.many(
+            "UPDATE alert SET status = 'RESOLVED', resolved_at = ?, resolved_by = ?, time_to_resolve = ?,"
+            " resolution_note = ?, acknowledged_at = ?, acknowledged_by = ?, time_to_ack = ? WHERE id = ?",
+            [(ts(a["resolved_at"]), a["resolved_by"], a["time_to_resolve"], a["resolution_note"],
+              ts(a["acknowledged_at"]), a["acknowledged_by"], a["time_to_ack"], a["id"])
+             for a in changed.values() if a["status"] == "RESOLVED"])
+        sql.many(
+            "UPDATE alert SET status = 'ACKNOWLEDGED', acknowledged_at = ?, acknowledged_by = ?, time_to_ack = ?"
+            " WHERE id = ?",
+            [(ts(a["acknowledged_at"]), a["acknowledged_by"], a["time_to_ack"], a["id"])
+             for a in changed.values() if a["status"] == "ACKNOWLEDGED"])
