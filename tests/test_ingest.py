@@ -355,3 +355,19 @@ def test_alert_list_respects_visibility(noc):
     acme_id = json.loads(noc("alert", "list", "--client", "ACME", "--format", "json").stdout)[0]["id"]
     hidden = noc("--as", "asha", "alert", "show", str(acme_id))
     assert hidden.exit_code == 3
+
+
+def test_one_alert_costs_one_transaction(noc):
+    """A script piping one alert pays for imports and one transaction, nothing more."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    begins = []
+    listener = lambda conn: begins.append(conn)  # noqa: E731
+    event.listen(Engine, "begin", listener)
+    try:
+        result = noc("ingest", input=ndjson(alert()))
+    finally:
+        event.remove(Engine, "begin", listener)
+    assert result.exit_code == 0
+    assert len(begins) == 1

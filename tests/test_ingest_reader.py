@@ -33,7 +33,9 @@ def bad(docs: list[Document]) -> list[Document]:
 def test_ndjson_with_blank_lines_keeps_one_based_line_numbers():
     docs = read('{"n": 1}\n\n{"n": 2}\n   \n\t\n{"n": 3}\n')
     assert [(d.line, d.value) for d in docs] == [(1, {"n": 1}), (3, {"n": 2}), (6, {"n": 3})]
-    assert all(d.source == "alerts.ndjson" and d.error is None and d.text is None for d in docs)
+    assert all(d.source == "alerts.ndjson" and d.error is None for d in docs)
+    # The raw text travels with the document, so a record rejected later keeps its original form.
+    assert [d.text for d in docs] == [b'{"n": 1}\n', b'{"n": 2}\n', b'{"n": 3}\n']
 
 
 def test_ndjson_leading_blank_lines_and_crlf_and_no_final_newline():

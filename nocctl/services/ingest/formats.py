@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from nocctl.clock import parse_instant
 from nocctl.errors import BadInput
@@ -33,8 +32,9 @@ class RecordError(Exception):
     """One record cannot be used; the reason is shown to the user and kept with the reject."""
 
 
-@dataclass(slots=True)
-class Record:
+class Record(NamedTuple):
+    """One normalised input record (a tuple: cheap to build and to pickle)."""
+
     action: str
     alert_type: str | None
     severity: str | None

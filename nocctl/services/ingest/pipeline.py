@@ -12,6 +12,8 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import multiprocessing
+import pickle
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from nocctl.services import audit, maintenance
 from nocctl.services.ingest import formats
 from nocctl.services.ingest.formats import Record, RecordError
 from nocctl.services.ingest.rawsql import RawSQL
+from nocctl.services.ingest import reader
 from nocctl.services.ingest.reader import Document
 from nocctl.services.rbac import Caller, authenticate
 
@@ -92,6 +95,61 @@ class _Trigger:
     all_suppressed: bool = True
 
 
+def forked(batches: Iterator[list], batch_size: int) -> Iterator[list]:
+    """The batches, the first parsed here and, when more input follows, the rest parsed by a
+    forked child process: reading, JSON parsing and normalising then run on the other core
+    while this one writes to the database. One alert from a script never forks."""
+    first = next(batches, None)
+    if first is None:
+        return
+    yield first
+    if len(first) < batch_size:
+        return  # the input ended within the first batch
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_produce, args=(batches, sender), name="nocctl-ingest-reader", daemon=True)
+    child.start()
+    sender.close()
+    try:
+        while True:
+            try:
+                data = receiver.recv_bytes()
+            except EOFError:
+                raise RuntimeError("the ingest reader process ended unexpectedly") from None
+            if not data:
+                return
+            payload = pickle.loads(data)
+            if isinstance(payload, BaseException):
+                raise payload
+            yield [(RecordError(record) if type(record) is str else Record._make(record), source, line, raw)
+                   for record, source, line, raw in payload]
+    finally:
+        receiver.close()
+        child.join(timeout=1)
+        if child.is_alive():
+            child.terminate()
+            child.join()
+
+
+def _produce(batches: Iterator[list], sender) -> None:
+    """In the child: send each batch (records as plain tuples, errors as their reason, raw
+    items as JSON text), then an empty message. A failure is sent as the exception."""
+    try:
+        for batch in batches:
+            wire = [(str(record) if type(record) is RecordError else tuple(record), source, line,
+                     raw if raw is None or isinstance(raw, (bytes, str)) else json.dumps(raw, default=str))
+                    for record, source, line, raw in batch]
+            sender.send_bytes(pickle.dumps(wire, protocol=pickle.HIGHEST_PROTOCOL))
+        sender.send_bytes(b"")
+    except BrokenPipeError:
+        pass  # the parent is gone (killed, or stopped early): nothing to hand over
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, raised there
+        try:
+            sender.send_bytes(pickle.dumps(exc))
+        except Exception:  # noqa: BLE001 - an exception that cannot be pickled
+            sender.send_bytes(pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
 def default_dedup_key(alert_type: str, unit_code: str, entity_type: str | None, entity_id: str | None) -> str:
     """md5 of `alert_type|site-or-client code|entity_type|entity_id` (DESIGN §3)."""
     return hashlib.md5(f"{alert_type}|{unit_code}|{entity_type or ''}|{entity_id or ''}".encode()).hexdigest()
@@ -121,6 +179,7 @@ class Ingest:
         self.on_batch = on_batch
         self.summary = Summary()
         self.units: dict[str, tuple[int, str, int] | None] = {}  # code -> (id, kind, client_id)
+        self.started = False
 
     # ------------------------------------------------------------ driving
 
@@ -133,9 +192,14 @@ class Ingest:
         try:
             if outer is not None and not outer.in_transaction():
                 outer.begin()
-            self._start(outer)
-            for batch in self._batches(documents):
+            for batch in forked(self._batches(documents), self.options.batch_size):
                 self._flush(batch, outer)
+            if not self.started:  # empty input: still say whether this person may ingest
+                if outer is not None:
+                    self._start(outer)
+                else:
+                    with self.session_factory() as check, check.begin():
+                        self._start(check)
             if session is None and outer is not None:
                 if self.options.dry_run or self.summary.rejected:
                     outer.rollback()
@@ -147,32 +211,32 @@ class Ingest:
         return self.summary
 
     def _batches(self, documents: Iterable[Document]) -> Iterator[list]:
-        """Parsed and normalised records, `batch_size` at a time (CPU work, no database)."""
+        """Parsed and normalised records, `batch_size` at a time (CPU work, no database).
+        Each is (Record or RecordError, source, line, raw) where raw is the input text, or
+        the JSON item when one document held several records."""
         batch: list[tuple[Record | RecordError, str, int, object]] = []
+        size = self.options.batch_size
         for document in documents:
             if document.error is not None:
                 batch.append((RecordError(document.error), document.source, document.line, document.text))
             else:
-                for item, record in formats.records_with_items(document.value, self.options.input_format):
-                    batch.append((record, document.source, document.line, item))
-            if len(batch) >= self.options.batch_size:
+                whole = document.value
+                for item, record in formats.records_with_items(whole, self.options.input_format):
+                    batch.append((record, document.source, document.line, document.text if item is whole else item))
+            if len(batch) >= size:
                 yield batch
                 batch = []
         if batch:
             yield batch
 
-    def _start(self, outer: Session | None) -> None:
-        def load(session: Session) -> None:
-            self.actor = authenticate(session, self.caller)
-            self._load_scope(session)
-            self.rules = maintenance.Rulebook(maintenance.load_rules(session, self.actor.tenant_id))
-            self.dialect = session.get_bind().dialect.name
-
-        if outer is not None:
-            load(outer)
-        else:
-            with self.session_factory() as session, session.begin():
-                load(session)
+    def _start(self, session: Session) -> None:
+        """Who ingests, where they may, and the maintenance windows: read once, inside the
+        first batch's transaction (one alert from a script costs one transaction)."""
+        self.actor = authenticate(session, self.caller)
+        self._load_scope(session)
+        self.rules = maintenance.Rulebook(maintenance.load_rules(session, self.actor.tenant_id))
+        self.dialect = session.get_bind().dialect.name
+        self.started = True
 
     def _flush(self, batch, outer: Session | None) -> None:
         if outer is not None:
@@ -195,14 +259,15 @@ class Ingest:
     # ------------------------------------------------------------ one batch
 
     def _process(self, session: Session, batch) -> None:
+        if not self.started:
+            self._start(session)
         now = clock.now()
         rejects: list[Reject] = []
         events: list[Event] = []
         self._load_units(session, batch)
 
-        def reject(source, line, reason, item) -> None:
-            raw = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False, default=str)
-            found = Reject(source, line, reason, raw if raw is not None else "")
+        def reject(source, line, reason, raw) -> None:
+            found = Reject(source, line, reason, reader.raw_text(raw))
             rejects.append(found)
             self.on_reject(found)
 

@@ -14,7 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-SQLITE_MAX_PARAMS = 30_000  # below SQLite's limit of 32,766 bound parameters
+# Rows per multi-row VALUES on SQLite: a fixed size, so the statement text repeats and the
+# driver reuses one prepared statement instead of caching one per batch shape.
+SQLITE_ROWS = 500
 
 
 class RawSQL:
@@ -53,7 +55,7 @@ class RawSQL:
                 if fetch:
                     out = cursor.fetchall()
                 return out
-            per = max(1, SQLITE_MAX_PARAMS // len(types))
+            per = SQLITE_ROWS
             row_marks = "(" + ", ".join("?" * len(types)) + ")"
             for i in range(0, len(rows), per):
                 chunk = rows[i:i + per]

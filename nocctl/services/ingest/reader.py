@@ -20,7 +20,7 @@ _WHITESPACE = " \t\r\n"
 class Document:
     source: str
     line: int
-    text: str | None  # raw text when kept for a reject; None when parsed fine
+    text: bytes | str | None  # the raw text, kept for a reject
     value: Any = None
     error: str | None = None
 
@@ -32,6 +32,16 @@ def _raw(data: bytes | str) -> str:
     """Text to keep for a reject: undecodable bytes and NULs written as escapes."""
     text = data if isinstance(data, str) else data.decode("utf-8", errors="backslashreplace")
     return text.replace("\x00", "\\x00")
+
+
+def raw_text(raw: Any) -> str:
+    """A record's raw form as text for the dead letters: input bytes decoded (undecodable
+    ones escaped), a JSON item serialised."""
+    if raw is None:
+        return ""
+    if isinstance(raw, (bytes, str)):
+        return _raw(raw).rstrip("\r\n")
+    return json.dumps(raw, ensure_ascii=False, default=str)
 
 
 def _has_nul(text: bytes | str) -> bool:
@@ -85,7 +95,7 @@ def read_documents(lines: Iterable[bytes], source: str) -> Iterator[Document]:
 def _checked(source: str, number: int, text: bytes | str, value: Any) -> Document:
     if _has_nul(text):
         return Document(source, number, _raw(text).rstrip("\r\n"), error=NUL_REASON)
-    return Document(source, number, None, value)
+    return Document(source, number, text, value)
 
 
 def _ndjson(numbered: Iterator[tuple[int, bytes]], source: str) -> Iterator[Document]:
