@@ -19,7 +19,7 @@ NOCCTL = [sys.executable, "-m", "nocctl"]
 def run(db_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOC_")}
     env["NOC_CONFIG"] = os.devnull
-    done = subprocess.run([*NOCCTL, "--db", db_url, *args], capture_output=True, text=True, env=env)
+    done = subprocess.run([*NOCCTL, "--db", db_url, *args], capture_output=True, text=True, env=env, timeout=300)
     if check:
         assert done.returncode == 0, done.stderr
     return done
@@ -73,6 +73,14 @@ def test_eight_processes_ingesting_the_same_events(db_url, tmp_path, timed):
     assert sum(s["replayed"] for s in summaries) == (7000 if timed else 0)
 
 
+def _status(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return "zombie"
+
+
 def test_kill_9_in_the_middle_then_rerun_equals_one_clean_run(db_url, empty_db_url, tmp_path):
     setup_org(db_url)
     data = tmp_path / "big.ndjson"
@@ -95,8 +103,14 @@ def test_kill_9_in_the_middle_then_rerun_equals_one_clean_run(db_url, empty_db_u
             break
         time.sleep(0.02)
     time.sleep(0.2)
+    helpers = subprocess.run(["pgrep", "-P", str(victim.pid)], capture_output=True, text=True).stdout.split()
     victim.send_signal(signal.SIGKILL)
     assert victim.wait(timeout=30) == -signal.SIGKILL, "ingest finished before it could be killed"
+    # Its reader process must not outlive it (it would keep the database connection open).
+    deadline = time.monotonic() + 20
+    while any(os.path.exists(f"/proc/{pid}") and "zombie" not in _status(pid) for pid in helpers):
+        assert time.monotonic() < deadline, f"reader process {helpers} outlived the killed ingest"
+        time.sleep(0.05)
     partial = rows(db_url, "SELECT count(*) FROM ingest_event")[0][0]
     assert 0 < partial < 40_000
 

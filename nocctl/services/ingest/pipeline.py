@@ -26,10 +26,9 @@ from nocctl import clock
 from nocctl.errors import PermissionDenied
 from nocctl.models import AccessGrant, Alert, BusinessUnit
 from nocctl.services import audit, maintenance
-from nocctl.services.ingest import formats
+from nocctl.services.ingest import formats, reader
 from nocctl.services.ingest.formats import Record, RecordError
 from nocctl.services.ingest.rawsql import RawSQL
-from nocctl.services.ingest import reader
 from nocctl.services.ingest.reader import Document
 from nocctl.services.rbac import Caller, authenticate
 
@@ -107,7 +106,8 @@ def forked(batches: Iterator[list], batch_size: int) -> Iterator[list]:
         return  # the input ended within the first batch
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_produce, args=(batches, sender), name="nocctl-ingest-reader", daemon=True)
+    child = context.Process(target=_produce, args=(batches, sender, receiver), name="nocctl-ingest-reader",
+                            daemon=True)
     child.start()
     sender.close()
     try:
@@ -131,9 +131,12 @@ def forked(batches: Iterator[list], batch_size: int) -> Iterator[list]:
             child.join()
 
 
-def _produce(batches: Iterator[list], sender) -> None:
+def _produce(batches: Iterator[list], sender, receiver) -> None:
     """In the child: send each batch (records as plain tuples, errors as their reason, raw
     items as JSON text), then an empty message. A failure is sent as the exception."""
+    # The read end came along with the fork: close it, so that when the parent dies (kill -9)
+    # the next send fails and this process ends, releasing the database socket it inherited.
+    receiver.close()
     try:
         for batch in batches:
             wire = [(str(record) if type(record) is RecordError else tuple(record), source, line,
@@ -282,9 +285,9 @@ class Ingest:
                 reject(source, line, str(exc), item)
         self.summary.rejected += len(rejects)
 
-        events = self._drop_replayed(RawSQL(session), events, now)
-        audit_entries: list[audit.Entry] = []
         sql = RawSQL(session)
+        events = self._drop_replayed(sql, events, now)
+        audit_entries: list[audit.Entry] = []
         triggers: dict[str, _Trigger] = {}
         closes: list[Event] = []
         closed_keys: set[str] = set()
@@ -302,7 +305,6 @@ class Ingest:
         if audit_entries:
             audit.record_many(session, self.actor, audit_entries)
         if rejects and self.options.keep_rejects and not (self.options.strict or self.options.dry_run):
-            sql = RawSQL(session)
             tid, fmt = self.actor.tenant_id, self.options.input_format
             defaults = sql.json({"client": self.options.client, "site": self.options.site})
             sql.insert(
@@ -421,7 +423,7 @@ class Ingest:
         the rare moves of first_seen_at (out-of-order input) and SUPPRESSED → NEW follow.
         New alerts carry their correlation group from the start (planned before the insert)."""
         tid, created_at, ts, as_json = self.actor.tenant_id, sql.ts(now), sql.ts, sql.json
-        plan = self._plan_correlation(session, triggers)
+        plan = self._plan_correlation(session, sql, triggers)
         rows = []
         first_seen: dict[str, object] = {}
         for key, t in sorted(triggers.items()):  # one lock order for concurrent ingests
@@ -488,12 +490,12 @@ class Ingest:
             f"SELECT dedup_key FROM alert WHERE tenant_id = {sql.mark} AND status <> 'RESOLVED' AND dedup_key {{in}}",
             [self.actor.tenant_id], keys)}
 
-    def _plan_correlation(self, session: Session, triggers: dict[str, _Trigger]) -> dict[str, tuple]:
+    def _plan_correlation(self, session: Session, sql: RawSQL, triggers: dict[str, _Trigger]) -> dict[str, tuple]:
         """For each key that has no active alert yet: (correlation_id, parent_alert_id, root
         key). A new alert joins the group of the nearest active alert of its site (client-
         level alerts: of its client) whose first_seen_at is within the window, else starts
         a group. `root key` names the group's first alert when that is also new here."""
-        active = self._active_keys(RawSQL(session), list(triggers))
+        active = self._active_keys(sql, list(triggers))
         fresh = [(key, t) for key, t in triggers.items() if key not in active]
         if not fresh:
             return {}
