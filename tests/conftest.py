@@ -98,6 +98,8 @@ def db_url(template_db, tmp_path):
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
         )).scalars().all()
         if tables:
+            # Replica mode skips the audit log's append-only triggers for this clean-up.
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
             conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     engine.dispose()
     return template_db

@@ -8,6 +8,7 @@ from nocctl.models.ingest import IngestEvent, IngestReject
 from nocctl.models.maintenance import MaintenanceWindow
 from nocctl.models.org import BusinessUnit
 from nocctl.models.person import AccessGrant, Person
+from nocctl.models.prefs import OperatorPref
 from nocctl.models.tenant import Tenant
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "IngestEvent",
     "IngestReject",
     "MaintenanceWindow",
+    "OperatorPref",
     "Person",
     "Tenant",
 ]

@@ -28,6 +28,9 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(40))
     target_type: Mapped[str | None] = mapped_column(String(40))
     target_id: Mapped[str | None] = mapped_column(String(64))
+    # Where the target lives, so scoped auditors see only their clients' rows.
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("business_unit.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("business_unit.id"))
     details: Mapped[dict[str, Any] | None] = mapped_column(Json)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))

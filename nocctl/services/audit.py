@@ -22,6 +22,8 @@ class Entry:
     target_type: str | None = None
     target_id: Any = None
     details: dict[str, Any] | None = None
+    client_id: int | None = None  # where the target lives (scoped auditors see only theirs)
+    site_id: int | None = None
 
 
 def row_hash(prev_hash: str | None, fields: dict[str, Any]) -> str:
@@ -51,13 +53,18 @@ def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> Non
             "target_id": None if entry.target_id is None else str(entry.target_id),
             "details": entry.details or {},
         }
+        # Hashed only when set, so rows written before these columns existed still verify.
+        for key in ("client_id", "site_id"):
+            if getattr(entry, key) is not None:
+                fields[key] = getattr(entry, key)
         digest = row_hash(prev, fields)
-        rows.append({**fields, "at": at, "prev_hash": prev, "hash": digest})
+        rows.append({"client_id": None, "site_id": None, **fields, "at": at, "prev_hash": prev, "hash": digest})
         prev = digest
     session.execute(insert(AuditLog), rows)
 
 
 def record(session: Session, actor: Actor, action: str, target_type: str | None = None,
-           target_id: Any = None, details: dict[str, Any] | None = None) -> None:
+           target_id: Any = None, details: dict[str, Any] | None = None, client_id: int | None = None,
+           site_id: int | None = None) -> None:
     """Append one audit row inside the caller's transaction."""
-    record_many(session, actor, [Entry(action, target_type, target_id, details)])
+    record_many(session, actor, [Entry(action, target_type, target_id, details, client_id, site_id)])

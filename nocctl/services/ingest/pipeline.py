@@ -464,7 +464,8 @@ class Ingest:
                 if status == "SUPPRESSED":
                     self.summary.suppressed += 1
                     audit_entries.append(audit.Entry("SUPPRESS", "alert", alert_id,
-                                                     {"maintenance_window_id": t.window_id, "dedup_key": key}))
+                                                     {"maintenance_window_id": t.window_id, "dedup_key": key},
+                                                     t.first.client_id, t.first.site_id))
                 else:
                     self.summary.created += 1
                 self.summary.deduplicated += t.count - 1
@@ -573,12 +574,15 @@ class Ingest:
                              resolution_note=f"resolved by {origin} event")
                 del state[event.dedup_key]
                 self.summary.resolved += 1
-                audit_entries.append(audit.Entry("RESOLVE", "alert", alert["id"], {"by": origin, "at": clock.isoformat(at)}))
+                audit_entries.append(audit.Entry("RESOLVE", "alert", alert["id"], {"by": origin, "at": clock.isoformat(at)},
+                                                 alert["client_id"], alert["site_id"]))
             elif alert is not None and alert["status"] in ACKABLE:
                 alert.update(status="ACKNOWLEDGED", acknowledged_at=at, acknowledged_by=self.actor.person_id,
                              time_to_ack=int((at - alert["first_seen_at"]).total_seconds()))
                 self.summary.acknowledged += 1
-                audit_entries.append(audit.Entry("ACKNOWLEDGE", "alert", alert["id"], {"by": origin, "at": clock.isoformat(at)}))
+                audit_entries.append(audit.Entry("ACKNOWLEDGE", "alert", alert["id"],
+                                                 {"by": origin, "at": clock.isoformat(at)},
+                                                 alert["client_id"], alert["site_id"]))
             else:
                 self.summary.unmatched += 1
                 continue
