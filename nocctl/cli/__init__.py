@@ -89,9 +89,9 @@ def cli(ctx: click.Context, db, tenant, as_user, verbose, quiet, log_format):
 
 
 def _register() -> None:
-    from nocctl.cli import alert, ingest, org, setup, user
+    from nocctl.cli import alert, audit, incident, ingest, org, prefs, setup, user
 
-    for module in (setup, org, user, ingest, alert):
+    for module in (setup, org, user, ingest, alert, audit, incident, prefs):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,9 +1,11 @@
-"""`nocctl alert …`: look at alerts."""
+"""`nocctl alert …`: look at alerts and work them."""
 from __future__ import annotations
 
 import click
 
-from nocctl.cli.common import App, emit_object, emit_rows, listing_options, pass_app, show_options
+from nocctl import output
+from nocctl.cli.common import App, emit_object, emit_rows, pass_app, show_options
+from nocctl.cli.moves import report_moves
 from nocctl.vocabulary import ALERT_STATUSES, SEVERITIES
 
 
@@ -14,30 +16,48 @@ def alert():
 
 @alert.command("list")
 @click.option("--status", multiple=True, type=click.Choice(ALERT_STATUSES, case_sensitive=False),
-              help="Only these statuses (repeatable).")
-@click.option("--active", is_flag=True, help="Only active alerts (not RESOLVED).")
+              help="Only these statuses (repeatable; replaces your status preference).")
+@click.option("--active", is_flag=True, help="Only active alerts (not RESOLVED; replaces your status preference).")
 @click.option("--severity", multiple=True, type=click.Choice(SEVERITIES, case_sensitive=False),
-              help="Only these severities (repeatable).")
+              help="Only these severities (repeatable; replaces your severity preference).")
 @click.option("--type", "types", multiple=True, metavar="TYPE", help="Only this alert type (repeatable).")
-@click.option("--client", metavar="CODE", help="Only this client's alerts.")
-@click.option("--site", metavar="CODE", help="Only this site's alerts.")
+@click.option("--client", metavar="CODE", help="Only this client's alerts (replaces your client preference).")
+@click.option("--site", metavar="CODE", help="Only this site's alerts (replaces your client preference).")
 @click.option("--since", metavar="TIME", help="First seen at or after TIME (ISO 8601 with offset).")
 @click.option("--until", metavar="TIME", help="First seen before TIME.")
 @click.option("--days", type=click.IntRange(1), help="First seen in the last N days.")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many, newest first.")
-@listing_options
+@click.option("--no-prefs", is_flag=True, help="Ignore your preferences (`nocctl prefs show`).")
+@click.option("--format", "fmt", type=click.Choice(output.LIST_FORMATS), default=None,
+              help="Output format  [default: your format preference, else table]")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write to FILE instead of stdout.")
 @pass_app
-def list_(app: App, status, active, severity, types, client, site, since, until, days, limit, fmt, out):
-    """List the alerts you can see, newest first."""
+def list_(app: App, status, active, severity, types, client, site, since, until, days, limit, no_prefs, fmt, out):
+    """List the alerts you can see, newest first.
+
+    Your preferences (`nocctl prefs`) fill in what you do not give: the client (unless
+    --client or --site), severities, statuses (unless --status or --active) and the
+    format. With a time zone preference, table output shows times in that zone with
+    their offset; json, ndjson and csv always give times in UTC (ISO 8601, Z).
+    --no-prefs ignores the preferences.
+    """
     from nocctl import clock
+    from nocctl.cli.prefs import listing_format, localise, note_filters
     from nocctl.services import alerts
 
     start = end = None
     if since or until or days:
         start, end = clock.window(since, until, days)
     statuses = list(status) or ([s for s in ALERT_STATUSES if s != "RESOLVED"] if active else [])
-    rows = alerts.list_alerts(app.session(), app.caller(), statuses, severity, types, client, site, start, end, limit)
-    emit_rows(rows, alerts.TABLE_COLUMNS if fmt == "table" else alerts.LIST_COLUMNS, fmt, out)
+    listing = alerts.list_alerts(app.session(), app.caller(), statuses, severity, types, client, site, start, end,
+                                 limit, use_prefs=not no_prefs)
+    note_filters(app, listing.applied)
+    fmt = listing_format(fmt, listing.applied)
+    if fmt == "table":
+        emit_rows(localise(listing.rows, listing.applied.timezone), alerts.TABLE_COLUMNS, fmt, out)
+    else:
+        emit_rows(listing.rows, alerts.LIST_COLUMNS, fmt, out)
 
 
 @alert.command()
@@ -57,6 +77,70 @@ def show(app: App, alert_id, fmt):
     if group:
         click.echo(f"\ncorrelation group ({len(group)} alerts)")
         emit_rows(group, ("id", "alert_type", "severity", "status", "site", "first_seen_at"), "table")
+
+
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+                       help="Output format of the per-alert report.")
+_KEYS = click.option("--dedup-key", "keys", multiple=True, metavar="KEY",
+                     help="The active alert of this dedup key (repeatable), besides or instead of IDs.")
+
+
+def _run(ctx: click.Context, action: str, ids, keys, fmt: str, **options) -> None:
+    from nocctl.services import alerts
+
+    if not ids and not keys:
+        raise click.UsageError("give at least one alert ID or --dedup-key")
+    app: App = ctx.obj
+    report_moves(ctx, alerts.act(app.session(write=True), app.caller(), action, ids, keys, **options),
+                 "alert", fmt)
+
+
+@alert.command("ack")
+@click.argument("ids", nargs=-1, type=int)
+@_KEYS
+@click.option("--note", help="A note for the audit log.")
+@_FORMAT
+@click.pass_context
+def ack(ctx, ids, keys, note, fmt):
+    """Acknowledge alerts (from NEW, ESCALATED or ASSIGNED). Sets time_to_ack.
+
+    Each alert is reported; the others are done when one is refused (exit 4: wrong state,
+    3: not found, 77: not permitted — the first failure's code)."""
+    _run(ctx, "acknowledge", ids, keys, fmt, note=note)
+
+
+@alert.command("assign")
+@click.argument("alert_id", type=int)
+@click.argument("username")
+@click.option("--note", help="A note for the audit log.")
+@_FORMAT
+@click.pass_context
+def assign(ctx, alert_id, username, note, fmt):
+    """Assign an alert to a person (any active state but SUPPRESSED; needs noc:assign_incidents)."""
+    _run(ctx, "assign", (alert_id,), (), fmt, note=note, assignee=username)
+
+
+@alert.command("escalate")
+@click.argument("ids", nargs=-1, type=int)
+@_KEYS
+@click.option("--to", "escalate_to", metavar="USER", help="The person it is escalated to.")
+@click.option("--note", help="A note for the audit log.")
+@_FORMAT
+@click.pass_context
+def escalate(ctx, ids, keys, escalate_to, note, fmt):
+    """Escalate alerts one level (from NEW, ACKNOWLEDGED, ASSIGNED or ESCALATED)."""
+    _run(ctx, "escalate", ids, keys, fmt, note=note, escalate_to=escalate_to)
+
+
+@alert.command("resolve")
+@click.argument("ids", nargs=-1, type=int)
+@_KEYS
+@click.option("--note", help="The resolution, kept on the alert.")
+@_FORMAT
+@click.pass_context
+def resolve(ctx, ids, keys, note, fmt):
+    """Resolve alerts (any active state). Sets time_to_resolve; the key may open a new alert."""
+    _run(ctx, "resolve", ids, keys, fmt, note=note)
 
 
 COMMANDS = (alert,)

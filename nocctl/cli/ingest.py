@@ -12,6 +12,21 @@ from nocctl.cli.common import App, emit_rows, listing_options, note, pass_app
 FORMATS = ("auto", "native", "alertmanager", "pagerduty")
 
 
+def auto_incidents(app: App):
+    """Automatic incidents as configured (`incident_min_severity = "none"` turns them off)."""
+    from nocctl.errors import BadInput
+    from nocctl.services.incidents import AutoIncidents
+    from nocctl.vocabulary import SEVERITIES
+
+    level = str(app.settings.get("incident_min_severity") or "none").upper()
+    if level in ("NONE", "OFF"):
+        return None
+    if level not in SEVERITIES:
+        raise BadInput(f"incident_min_severity {level!r} in the config is not a severity",
+                       "one of " + ", ".join(SEVERITIES) + ", or none")
+    return AutoIncidents(level, app.settings.get("sla"))
+
+
 class _Progress:
     """`received N` on a terminal's stderr, redrawn in place; silent when piped."""
 
@@ -98,8 +113,9 @@ def ingest(ctx, files, input_format, client, site, rejects_path, strict, batch_s
     from nocctl.services.ingest.pipeline import Ingest, Options
     from nocctl.services.ingest.reader import read_documents
 
-    window = clock.parse_duration(app.settings.get("correlation_window"), "correlation_window")
-    options = Options(input_format, client, site, batch_size, dry_run, strict, window)
+    options = Options(input_format, client, site, batch_size, dry_run, strict,
+                      clock.parse_duration(app.settings.get("correlation_window"), "correlation_window"),
+                      incidents=auto_incidents(app))
     rejects_file = open(rejects_path, "a", encoding="utf-8") if rejects_path else None
     progress = _Progress(sys.stderr.isatty() and app.verbosity >= 0)
 
@@ -163,7 +179,7 @@ def rejects_retry(ctx, ids, as_json):
     from nocctl.services.ingest import rejects as service
 
     window = clock.parse_duration(app.settings.get("correlation_window"), "correlation_window")
-    outcome = service.retry(lambda: app.session(write=True), app.caller(), ids, window,
+    outcome = service.retry(lambda: app.session(write=True), app.caller(), ids, window, auto_incidents(app),
                             on_reject=lambda r: click.echo(f"nocctl: reject {r.source}: still rejected: {r.reason}",
                                                            err=True))
     if as_json:

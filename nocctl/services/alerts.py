@@ -1,16 +1,22 @@
-"""Reading alerts: listing with filters, and one alert in full (DESIGN §3, §4)."""
+"""Alerts: listing with filters, one alert in full, and the moves engineers make on them —
+acknowledge, assign, escalate, resolve (DESIGN §3, §4)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from nocctl.errors import NotFound
+from nocctl import clock
+from nocctl.errors import NocError, NotFound, PermissionDenied
 from nocctl.models import Alert, BusinessUnit, Person
-from nocctl.services.rbac import Actor, Caller, authenticate, visible
+from nocctl.services import audit
+from nocctl.services import prefs as preferences
+from nocctl.services.rbac import Actor, Caller, authenticate, grant_remedy, visible
+from nocctl.services.workflow import Move, Outcome, apply, failed, has_capability, seconds_between
 
 LIST_COLUMNS = ("id", "alert_type", "severity", "status", "client", "site", "message", "entity_type", "entity_id",
                 "dedup_key", "duplicate_count", "first_seen_at", "last_seen_at", "correlation_id")
@@ -45,12 +51,33 @@ def _row(row) -> dict[str, Any]:
     return data
 
 
+@dataclass
+class AlertListing:
+    """The rows of `list_alerts` and the preferences it applied (empty without `use_prefs`):
+    a filter preference only where the caller gave no filter of that kind; `format` and
+    `timezone` for the caller to render with."""
+
+    rows: list[dict]
+    applied: preferences.Prefs = field(default_factory=preferences.Prefs)
+
+
 def list_alerts(session: Session, caller: Caller, statuses: Sequence[str] = (), severities: Sequence[str] = (),
                 types: Sequence[str] = (), client: str | None = None, site: str | None = None,
-                since: datetime | None = None, until: datetime | None = None, limit: int = 100) -> list[dict]:
-    """Visible alerts, newest first by first_seen_at; `since/until` bound first_seen_at."""
+                since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+                use_prefs: bool = False) -> AlertListing:
+    """Visible alerts, newest first by first_seen_at; `since/until` bound first_seen_at.
+
+    With `use_prefs`, the caller's preferences (read in this transaction) fill in the
+    filters not given: client (unless a client or site is given), severities, statuses."""
     with session.begin():
         actor = authenticate(session, caller)
+        applied = preferences.NO_PREFS
+        if use_prefs:
+            applied = preferences.load(session, actor).for_listing(bool(client or site), bool(severities),
+                                                                   bool(statuses))
+            client = client or applied.client
+            severities = severities or applied.severities
+            statuses = statuses or applied.statuses
         query, client_unit, site_unit = _query(actor)
         if statuses:
             query = query.where(Alert.status.in_([s.upper() for s in statuses]))
@@ -67,7 +94,7 @@ def list_alerts(session: Session, caller: Caller, statuses: Sequence[str] = (), 
         if until:
             query = query.where(Alert.first_seen_at < until)
         query = query.order_by(Alert.first_seen_at.desc(), Alert.id.desc()).limit(limit)
-        return [_row(r) for r in session.execute(query)]
+        return AlertListing([_row(r) for r in session.execute(query)], applied)
 
 
 def show_alert(session: Session, caller: Caller, alert_id: int) -> dict:
@@ -87,3 +114,81 @@ def show_alert(session: Session, caller: Caller, alert_id: int) -> dict:
                      for m in (_row(r) for r in session.execute(members))]
         data["correlation_group"] = group
         return data
+
+
+# ---------------------------------------------------------------- moves
+
+ACTIVE = ("NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED", "SUPPRESSED")
+MOVES = {
+    "acknowledge": Move("acknowledge", ("NEW", "ESCALATED", "ASSIGNED"), "ACKNOWLEDGED", "noc:ack_alerts",
+                        "ACKNOWLEDGE"),
+    "assign": Move("assign", ("NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED"), "ASSIGNED", "noc:assign_incidents",
+                   "ASSIGN"),
+    "escalate": Move("escalate", ("NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED"), "ESCALATED", "noc:escalate",
+                     "ESCALATE"),
+    "resolve": Move("resolve", ACTIVE, "RESOLVED", "noc:ack_alerts", "RESOLVE"),
+}
+ALERTS = Alert.__table__
+
+
+def person_id(session: Session, tenant_id: int, username: str) -> int:
+    found = session.scalar(select(Person.id).where(Person.tenant_id == tenant_id, Person.username == username,
+                                                   Person.active.is_(True)))
+    if found is None:
+        raise NotFound(f"no active person {username!r}", "see `nocctl user list`")
+    return found
+
+
+def act(session: Session, caller: Caller, action: str, ids: Sequence[int] = (), dedup_keys: Sequence[str] = (),
+        note: str | None = None, assignee: str | None = None, escalate_to: str | None = None) -> list[Outcome]:
+    """Apply one move to each alert (by id, or the active alert of each dedup key) in one
+    transaction. Each target is reported; the valid ones are done, the others change nothing."""
+    move = MOVES[action]
+    now = clock.now()
+    outcomes: list[Outcome] = []
+    with session.begin():
+        actor = authenticate(session, caller)
+        target_person = person_id(session, actor.tenant_id, assignee or escalate_to) \
+            if (assignee or escalate_to) else None
+        entries: list[audit.Entry] = []
+        targets = [(str(i), Alert.id == i) for i in ids] + \
+                  [(key, (Alert.dedup_key == key) & Alert.status.in_(ACTIVE)) for key in dedup_keys]
+        for label, condition in targets:
+            row = session.execute(
+                select(Alert.id, Alert.client_id, Alert.site_id, Alert.status, Alert.first_seen_at,
+                       Alert.escalation_level)
+                .where(Alert.tenant_id == actor.tenant_id, condition, visible(actor, Alert.client_id, Alert.site_id))
+            ).first()
+            try:
+                if row is None:
+                    raise NotFound(f"no alert {label}", "see `nocctl alert list`")
+                if not has_capability(session, actor, move.capability, row.client_id, row.site_id):
+                    raise PermissionDenied(f"{actor.username!r} lacks {move.capability} for alert {row.id}",
+                                           grant_remedy(actor.username, move.capability))
+                values = _values(action, actor.person_id, now, row, note, target_person)
+                status = apply(session, ALERTS, row.id, move, values)
+            except NocError as exc:
+                outcomes.append(failed(label, exc, row.id if row else None))
+                continue
+            details = {"from": row.status, "to": status, **({"note": note} if note else {})}
+            if assignee:
+                details["assignee"] = assignee
+            if escalate_to:
+                details["escalated_to"] = escalate_to
+            entries.append(audit.Entry(move.audit_action, "alert", row.id, details, row.client_id, row.site_id))
+            outcomes.append(Outcome(label, row.id, True, status))
+        audit.record_many(session, actor, entries)
+    return outcomes
+
+
+def _values(action: str, person: int, now, row, note: str | None, target_person: int | None) -> dict:
+    if action == "acknowledge":
+        return {"status": "ACKNOWLEDGED", "acknowledged_at": now, "acknowledged_by": person,
+                "time_to_ack": seconds_between(row.first_seen_at, now)}
+    if action == "assign":
+        return {"status": "ASSIGNED", "assigned_at": now, "assigned_to": target_person}
+    if action == "escalate":
+        return {"status": "ESCALATED", "escalated_at": now, "escalated_to": target_person,
+                "escalation_level": row.escalation_level + 1}
+    return {"status": "RESOLVED", "resolved_at": now, "resolved_by": person, "resolution_note": note,
+            "time_to_resolve": seconds_between(row.first_seen_at, now)}

@@ -5,15 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, insert, select
+from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.models import AuditLog, Tenant
-from nocctl.services.rbac import Actor
+from nocctl.errors import NotFound, PermissionDenied
+from nocctl.models import AccessGrant, AuditLog, BusinessUnit, Person, Tenant
+from nocctl.services.rbac import Actor, Caller, authenticate, grant_exists, require
+
+AUDIT_VIEW = "noc:audit_view"
+LIST_COLUMNS = ("id", "at", "actor", "os_user", "host", "action", "target_type", "target_id", "client", "site",
+                "details")
+TABLE_COLUMNS = ("id", "at", "actor", "os_user", "action", "target_type", "target_id", "client", "site", "details")
+VERIFY_BATCH = 1000
 
 
 @dataclass
@@ -31,6 +39,29 @@ def row_hash(prev_hash: str | None, fields: dict[str, Any]) -> str:
     return hashlib.sha256(((prev_hash or "") + canonical).encode()).hexdigest()
 
 
+def hashed_fields(tenant_id: int, at: datetime, actor_id: int | None, os_user: str | None, host: str | None,
+                  action: str, target_type: str | None, target_id: str | None, details: dict[str, Any] | None,
+                  client_id: int | None, site_id: int | None) -> dict[str, Any]:
+    """What a row's hash covers: the same dict when a row is written and when it is verified."""
+    fields = {
+        "tenant_id": tenant_id,
+        "at": clock.isoformat(at),
+        "actor_id": actor_id,
+        "os_user": os_user,
+        "host": host,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "details": details,
+    }
+    # Hashed only when set, so rows written before these columns existed still verify.
+    if client_id is not None:
+        fields["client_id"] = client_id
+    if site_id is not None:
+        fields["site_id"] = site_id
+    return fields
+
+
 def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> None:
     """Append audit rows, chained, inside the caller's transaction."""
     if not entries:
@@ -42,21 +73,9 @@ def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> Non
     at = clock.now()
     rows = []
     for entry in entries:
-        fields = {
-            "tenant_id": tid,
-            "at": clock.isoformat(at),
-            "actor_id": actor.person_id,
-            "os_user": actor.os_user,
-            "host": actor.host,
-            "action": entry.action,
-            "target_type": entry.target_type,
-            "target_id": None if entry.target_id is None else str(entry.target_id),
-            "details": entry.details or {},
-        }
-        # Hashed only when set, so rows written before these columns existed still verify.
-        for key in ("client_id", "site_id"):
-            if getattr(entry, key) is not None:
-                fields[key] = getattr(entry, key)
+        fields = hashed_fields(tid, at, actor.person_id, actor.os_user, actor.host, entry.action,
+                               entry.target_type, None if entry.target_id is None else str(entry.target_id),
+                               entry.details or {}, entry.client_id, entry.site_id)
         digest = row_hash(prev, fields)
         rows.append({"client_id": None, "site_id": None, **fields, "at": at, "prev_hash": prev, "hash": digest})
         prev = digest
@@ -68,3 +87,120 @@ def record(session: Session, actor: Actor, action: str, target_type: str | None 
            site_id: int | None = None) -> None:
     """Append one audit row inside the caller's transaction."""
     record_many(session, actor, [Entry(action, target_type, target_id, details, client_id, site_id)])
+
+
+# ---------------------------------------------------------------- reading the log
+
+
+def _visible(actor: Actor):
+    """SQL: audit rows the actor may read. A tenant-wide noc:audit_view sees every row; one
+    held for a client or site sees the rows of that scope. A row without client or site is
+    tenant-level: both its unit ids are NULL, so `unit_id IN (NULL, NULL)` is never true and
+    only a TENANT-scope grant matches it."""
+    return grant_exists(actor, (AUDIT_VIEW,), [AuditLog.client_id, AuditLog.site_id])
+
+
+def _require_any_audit_view(session: Session, actor: Actor) -> None:
+    """`audit list` needs noc:audit_view in some scope (the scope then limits the rows)."""
+    held = session.scalar(select(exists().where(
+        AccessGrant.tenant_id == actor.tenant_id, AccessGrant.person_id == actor.person_id,
+        AccessGrant.capability == AUDIT_VIEW)))
+    if not held:
+        raise PermissionDenied(f"{actor.username!r} lacks {AUDIT_VIEW}",
+                               f"an admin can run `nocctl user grant {actor.username} {AUDIT_VIEW}`")
+
+
+def list_entries(session: Session, caller: Caller, actor: str | None = None, action: str | None = None,
+                 target_type: str | None = None, target_id: str | None = None, since: datetime | None = None,
+                 until: datetime | None = None, limit: int = 100) -> list[dict]:
+    """Audit rows the caller may read, newest first. `actor` is a username (unknown: exit 3),
+    `since/until` bound `at` as [since, until)."""
+    with session.begin():
+        me = authenticate(session, caller)
+        _require_any_audit_view(session, me)
+        person = aliased(Person)
+        client = aliased(BusinessUnit)
+        site = aliased(BusinessUnit)
+        query = (
+            select(AuditLog, person.username.label("actor"), client.code.label("client"), site.code.label("site"))
+            .outerjoin(person, person.id == AuditLog.actor_id)
+            .outerjoin(client, client.id == AuditLog.client_id)
+            .outerjoin(site, site.id == AuditLog.site_id)
+            .where(AuditLog.tenant_id == me.tenant_id, _visible(me))
+        )
+        if actor is not None:
+            actor_id = session.scalar(select(Person.id).where(Person.tenant_id == me.tenant_id,
+                                                              Person.username == actor))
+            if actor_id is None:
+                raise NotFound(f"no person {actor!r}", "see `nocctl user list`")
+            query = query.where(AuditLog.actor_id == actor_id)
+        if action is not None:
+            query = query.where(AuditLog.action == action.upper())
+        if target_type is not None:
+            query = query.where(AuditLog.target_type == target_type)
+        if target_id is not None:
+            query = query.where(AuditLog.target_id == str(target_id))
+        if since is not None:
+            query = query.where(AuditLog.at >= since)
+        if until is not None:
+            query = query.where(AuditLog.at < until)
+        query = query.order_by(AuditLog.id.desc()).limit(limit)
+        return [
+            {"id": row.id, "at": row.at, "actor": name, "os_user": row.os_user, "host": row.host,
+             "action": row.action, "target_type": row.target_type, "target_id": row.target_id,
+             "client": client_code, "site": site_code, "details": row.details}
+            for row, name, client_code, site_code in session.execute(query)
+        ]
+
+
+@dataclass
+class VerifyResult:
+    rows_checked: int
+    first_broken_id: int | None = None
+    reason: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.first_broken_id is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows_checked": self.rows_checked, "intact": self.intact, **asdict(self)}
+
+
+def verify(session: Session, caller: Caller) -> VerifyResult:
+    """Walk the tenant's chain in id order, recomputing every hash and checking that each
+    row names the previous row's hash; stop at the first broken row. Needs a tenant-wide
+    noc:audit_view. Rows are streamed in batches, so memory stays flat."""
+    with session.begin():
+        me = authenticate(session, caller)
+        require(session, me, AUDIT_VIEW)
+        query = (
+            select(AuditLog.id, AuditLog.at, AuditLog.actor_id, AuditLog.os_user, AuditLog.host, AuditLog.action,
+                   AuditLog.target_type, AuditLog.target_id, AuditLog.details, AuditLog.client_id,
+                   AuditLog.site_id, AuditLog.prev_hash, AuditLog.hash)
+            .where(AuditLog.tenant_id == me.tenant_id)
+            .order_by(AuditLog.id)
+            .execution_options(yield_per=VERIFY_BATCH)  # server-side cursor on PostgreSQL
+        )
+        checked = 0
+        prev_id: int | None = None
+        prev_hash: str | None = None
+        result = session.execute(query)
+        try:
+            for row in result:
+                checked += 1
+                if row.prev_hash != prev_hash:
+                    if prev_id is None:
+                        reason = "it is the first row but names a previous hash (earlier rows were removed)"
+                    else:
+                        reason = (f"its prev_hash does not match the hash of row {prev_id}"
+                                  " (a row between them was removed, or that row was rewritten)")
+                    return VerifyResult(checked, row.id, reason)
+                fields = hashed_fields(me.tenant_id, row.at, row.actor_id, row.os_user, row.host, row.action,
+                                       row.target_type, row.target_id, row.details, row.client_id, row.site_id)
+                if row_hash(row.prev_hash, fields) != row.hash:
+                    return VerifyResult(checked, row.id, "its content does not match its hash (the row was changed)")
+                prev_id, prev_hash = row.id, row.hash
+        finally:
+            result.close()  # frees the server-side cursor when the walk stops early
+        return VerifyResult(checked)

@@ -104,6 +104,11 @@ def unit_visible(actor: Actor) -> ColumnElement[bool]:
     return visible(actor, BusinessUnit.client_id, BusinessUnit.id)
 
 
+def grant_remedy(username: str, capability: str) -> str:
+    """The remedy of a refusal for want of `capability`."""
+    return f"an admin can run `nocctl user grant {username} {capability}`"
+
+
 def require(session: Session, actor: Actor, capability: str, client_id: int | None = None,
             site_id: int | None = None, what: str = "this") -> None:
     """Refuse (exit 77) unless the actor holds `capability` over the client/site, or

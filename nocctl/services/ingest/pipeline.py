@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from nocctl import clock
 from nocctl.errors import PermissionDenied
 from nocctl.models import AccessGrant, Alert, BusinessUnit
-from nocctl.services import audit, maintenance
+from nocctl.services import audit, incidents, maintenance
 from nocctl.services.ingest import formats, reader
 from nocctl.services.ingest.formats import Record, RecordError
 from nocctl.services.ingest.rawsql import RawSQL
@@ -47,6 +47,7 @@ class Options:
     strict: bool = False
     correlation_window: int = 600  # seconds
     keep_rejects: bool = True  # write bad records to the dead-letter table
+    incidents: incidents.AutoIncidents | None = None  # None: open no incidents automatically
 
 
 @dataclass
@@ -455,6 +456,7 @@ class Ingest:
             fetch=True,
         )
         created: dict[str, int] = {}
+        quiet: set[str] = set()  # created SUPPRESSED: no incident opens for them
         earlier, surfaced = [], []
         for alert_id, key, status, stored_first_seen, duplicates in returned:
             t = triggers[key]
@@ -462,6 +464,7 @@ class Ingest:
             if duplicates == t.count - 1:
                 created[key] = alert_id
                 if status == "SUPPRESSED":
+                    quiet.add(key)
                     self.summary.suppressed += 1
                     audit_entries.append(audit.Entry("SUPPRESS", "alert", alert_id,
                                                      {"maintenance_window_id": t.window_id, "dedup_key": key},
@@ -483,8 +486,15 @@ class Ingest:
                  [(created[root], created[key]) for key, (_, _, root) in plan.items()
                   if root is not None and key in created and root in created])
         # A key another ingest resolved meanwhile was inserted without a plan: a group of its own.
+        unplanned = {key: str(uuid.uuid4()) for key in created if key not in plan}
         sql.many("UPDATE alert SET correlation_id = ? WHERE id = ?",
-                 [(str(uuid.uuid4()), alert_id) for key, alert_id in created.items() if key not in plan])
+                 [(group, created[key]) for key, group in unplanned.items()])
+        if created and self.options.incidents is not None:
+            audit_entries.extend(incidents.auto_open(session, self.actor, [
+                (alert_id, plan[key][0] if key in plan else unplanned[key], triggers[key].latest.record.severity,
+                 triggers[key].first.client_id, triggers[key].first.site_id,
+                 f"{triggers[key].first.record.alert_type}: {triggers[key].latest.record.message}")
+                for key, alert_id in created.items() if key not in quiet], self.options.incidents, now))
 
     def _active_keys(self, sql: RawSQL, keys: list[str]) -> set[str]:
         return {row[0] for row in sql.select_in(

@@ -29,7 +29,8 @@ def list_rejects(session: Session, caller: Caller, include_retried: bool = False
 
 
 def retry(session_factory: Callable[[], Session], caller: Caller, ids: Sequence[int] = (),
-          correlation_window: int = 600, on_reject: Callable[[Reject], None] = lambda r: None) -> dict[str, int]:
+          correlation_window: int = 600, auto_incidents=None,
+          on_reject: Callable[[Reject], None] = lambda r: None) -> dict[str, int]:
     """Re-ingest pending rejects in one transaction: those that go through become RETRIED,
     the others stay PENDING with their new reason and one more attempt."""
     with session_factory() as session, session.begin():
@@ -49,7 +50,8 @@ def retry(session_factory: Callable[[], Session], caller: Caller, ids: Sequence[
                 failed[int(reject.source.split("#", 1)[1])] = reject.reason
                 on_reject(reject)
 
-            options = Options(fmt, client, site, correlation_window=correlation_window, keep_rejects=False)
+            options = Options(fmt, client, site, correlation_window=correlation_window, keep_rejects=False,
+                              incidents=auto_incidents)
             documents = (doc for row in rows
                          for doc in read_documents(row.raw.encode().splitlines(keepends=True), f"reject#{row.id}"))
             Ingest(session_factory, caller, options, record_failure).run(documents, session=session)

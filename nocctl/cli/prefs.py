@@ -1,0 +1,123 @@
+"""`nocctl prefs …`: your own defaults for the listing commands (the dashboard
+configuration), and the helpers listing commands use to apply them."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import click
+
+from nocctl.cli.common import App, emit_object, note, pass_app, show_options
+from nocctl.vocabulary import ALERT_STATUSES, SEVERITIES
+
+# The same keys as nocctl.services.prefs.KEYS (not imported: `--help` stays free of SQLAlchemy).
+KEYS = ("client", "severity", "status", "format", "timezone")
+
+KEYS_HELP = f"""\b
+KEY is one of:
+  client    a client code you can see: only its alerts
+  severity  comma list of {", ".join(SEVERITIES)}
+  status    comma list of {", ".join(ALERT_STATUSES[:4])},
+            {", ".join(ALERT_STATUSES[4:])}, or `active` (every status but RESOLVED)
+  format    table, json, ndjson or csv
+  timezone  an IANA time zone such as Asia/Kolkata: times in table output
+            are shown in it (json, ndjson and csv stay UTC)"""
+
+
+@click.group(help=(
+    "Your defaults for `alert list`: client, severity, status, format, time zone.\n\n"
+    "A filter you give on the command line replaces the preference of its kind; "
+    "`alert list --no-prefs` ignores them all. Preferences are per person: `--as` picks whose.\n\n"
+    + KEYS_HELP
+))
+def prefs():
+    pass  # the help is above: it lists the keys from the vocabulary
+
+
+@prefs.command()
+@show_options
+@pass_app
+def show(app: App, fmt):
+    """Show your preferences (unset ones too)."""
+    from nocctl.services import prefs as service
+
+    data = service.show(app.session(), app.caller())
+    if fmt == "json":
+        emit_object(data, fmt)
+        return
+    updated = data.pop("updated_at")
+    shown = {key: _text(value) for key, value in data.items()}
+    if updated is not None:
+        shown["updated_at"] = updated
+    emit_object(shown, fmt)
+
+
+@prefs.command("set", epilog=KEYS_HELP)
+@click.argument("key", metavar="KEY", type=click.Choice(KEYS, case_sensitive=False))
+@click.argument("value")
+@pass_app
+def set_(app: App, key, value):
+    """Set one of your preferences to VALUE.
+
+    Example: `nocctl prefs set severity critical,high`.
+    """
+    from nocctl.services import prefs as service
+
+    data = service.set_pref(app.session(write=True), app.caller(), key, value)
+    click.echo(f"{key.lower()}: {_text(data[key.lower()])}")
+
+
+@prefs.command(epilog=KEYS_HELP)
+@click.argument("key", metavar="KEY", type=click.Choice(KEYS, case_sensitive=False))
+@pass_app
+def unset(app: App, key):
+    """Clear one preference (the command's own default applies again)."""
+    from nocctl.services import prefs as service
+
+    service.unset(app.session(write=True), app.caller(), key)
+    click.echo(f"{key.lower()}: (not set)")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
+# ---------------------------------------------------------------- for listing commands
+
+
+def listing_format(fmt: str | None, applied) -> str:
+    """The output format: the `--format` given, else the preference, else table."""
+    return fmt or applied.format or "table"
+
+
+def note_filters(app: App, applied) -> None:
+    """Tell (on stderr) which filters came from the preferences, so a short listing is
+    never a mystery. Silent with -q and when none applied."""
+    filters = [f"{key}={','.join(value)}" if isinstance(value, (list, tuple)) else f"{key}={value}"
+               for key, value in (("client", applied.client), ("severity", applied.severities),
+                                  ("status", applied.statuses)) if value]
+    if filters and app.verbosity >= 0:
+        note(f"nocctl: filtered by your preferences: {' '.join(filters)} (--no-prefs to ignore them)")
+
+
+def localise(rows: Sequence[Mapping[str, Any]], timezone: str | None) -> list[dict[str, Any]]:
+    """Rows with every instant as ISO 8601 in `timezone` (with its offset), for table output."""
+    if not timezone:
+        return [dict(row) for row in rows]
+    from datetime import datetime
+    from datetime import timezone as tz
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+
+    def shift(value: Any) -> Any:
+        if not isinstance(value, datetime):
+            return value
+        return (value if value.tzinfo else value.replace(tzinfo=tz.utc)).astimezone(zone).isoformat()
+
+    return [{key: shift(value) for key, value in row.items()} for row in rows]
+
+
+COMMANDS = (prefs,)

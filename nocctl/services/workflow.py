@@ -1,0 +1,75 @@
+"""State machines of alerts and incidents, applied race-free.
+
+A move is one conditional UPDATE (`… WHERE id = :id AND status IN (allowed)`): of two
+engineers acknowledging the same alert at once, exactly one changes it (PostgreSQL re-checks
+the condition after the row lock; SQLite write transactions are serialised), and only that
+one writes an audit row. The other is told the state it found, exit 4."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session
+
+from nocctl.errors import Conflict, ExitCode, NocError
+from nocctl.services.rbac import Actor, grant_exists
+
+
+@dataclass(frozen=True)
+class Move:
+    """One kind of move: from which statuses, to which, needing which capability."""
+
+    name: str  # the verb users type: acknowledge, assign, …
+    allowed: tuple[str, ...]
+    to: str | None  # None: the status is computed (e.g. assign keeps IN_PROGRESS)
+    capability: str
+    audit_action: str
+
+
+@dataclass
+class Outcome:
+    """What happened to one target of a command that takes several ids."""
+
+    target: str
+    id: int | None = None
+    ok: bool = False
+    status: str | None = None
+    error: str | None = None
+    exit_code: int = ExitCode.OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "id": self.id, "ok": self.ok, "status": self.status, "error": self.error}
+
+
+def failed(target: str, error: NocError, row_id: int | None = None) -> Outcome:
+    return Outcome(target, row_id, False, None, str(error), int(error.exit_code))
+
+
+def has_capability(session: Session, actor: Actor, capability: str, client_id: int | None,
+                   site_id: int | None) -> bool:
+    return bool(session.scalar(select(grant_exists(actor, (capability,), [client_id, site_id]))))
+
+
+def apply(session: Session, table: Table, row_id: int, move: Move, values: dict[str, Any]) -> str:
+    """Make the move or raise Conflict naming the status found. Returns the new status."""
+    changed = session.execute(
+        update(table).where(table.c.id == row_id, table.c.status.in_(move.allowed)).values(**values)
+        .returning(table.c.status)
+    ).scalar()
+    if changed is None:
+        found = session.scalar(select(table.c.status).where(table.c.id == row_id))
+        raise Conflict(f"{table.name} {row_id} is {found}: cannot {move.name} it",
+                       f"{move.name} applies to {', '.join(move.allowed)}")
+    return changed
+
+
+def seconds_between(start: datetime, end: datetime) -> int:
+    return max(0, int((end - start).total_seconds()))
+
+
+def exit_code(outcomes: Iterable[Outcome]) -> int:
+    """The exit status of a multi-target command: the first failure's code, else 0."""
+    return next((o.exit_code for o in outcomes if not o.ok), ExitCode.OK)
