@@ -59,25 +59,26 @@ class PermissionDenied(NocError):
     exit_code = ExitCode.NO_PERMISSION
 
 
+_NO_SCHEMA = "the database lacks tables of this nocctl (no schema yet, or an older one)"
+_SCHEMA_REMEDY = "run `nocctl db upgrade` (`nocctl init` for a new database)"
+
+
 def from_database_error(exc: BaseException) -> NocError | None:
     """Map a driver/SQLAlchemy exception to a NocError, without importing SQLAlchemy."""
     name = type(exc).__name__
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc) else name
+    lowered = text.lower()
+    if ("no such column" in lowered or "has no column named" in lowered
+            or (name == "ProgrammingError" and "column" in lowered and "does not exist" in lowered)):
+        return NotFound("the database schema is older than this nocctl", "run `nocctl db upgrade`")
     if name == "OperationalError":
-        lowered = text.lower()
         if "no such table" in lowered:
-            return NotFound(
-                "the database has no nocctl schema",
-                "run `nocctl init` (or `nocctl db upgrade`) first",
-            )
+            return NotFound(_NO_SCHEMA, _SCHEMA_REMEDY)
         if "locked" in lowered or "busy" in lowered:
             return TemporaryFailure(f"database is locked ({text})", "retry shortly")
         return TemporaryFailure(f"database unavailable ({text})", "check --db / NOC_DATABASE_URL and retry")
     if name == "ProgrammingError" and "does not exist" in text and "relation" in text:
-        return NotFound(
-            "the database has no nocctl schema",
-            "run `nocctl init` (or `nocctl db upgrade`) first",
-        )
+        return NotFound(_NO_SCHEMA, _SCHEMA_REMEDY)
     if name == "DataError":  # e.g. a value longer than its column on PostgreSQL
         return BadInput(f"the database refused a value: {text}")
     if name in ("InterfaceError", "DisconnectionError", "TimeoutError"):

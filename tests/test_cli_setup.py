@@ -188,7 +188,7 @@ def test_db_current_history_downgrade_and_back(fresh):
     assert (current.exit_code, current.stdout) == (0, f"empty (head is {HEAD}; run `nocctl db upgrade`)\n")
     history = json.loads(fresh("db", "history", "--format", "json").stdout)
     assert [r["current"] for r in history] == [False] * len(history)
-    assert_error(fresh("org", "list"), 3, "the database has no nocctl schema; run `nocctl init` (or `nocctl db upgrade`) first")
+    assert_error(fresh("org", "list"), 3, "the database lacks tables of this nocctl (no schema yet, or an older one); run `nocctl db upgrade` (`nocctl init` for a new database)")
     again = fresh("db", "downgrade", "base")
     assert (again.exit_code, again.stdout) == (0, "already at base\n")
 
@@ -240,7 +240,7 @@ def test_db_commands_against_a_missing_sqlite_file_exit_3_and_create_nothing(cli
 def test_commands_against_a_database_without_schema_exit_3(fresh):
     make_empty_sqlite_file_if_needed(fresh.url)
     assert fresh("db", "current").stdout == f"empty (head is {HEAD}; run `nocctl db upgrade`)\n"
-    assert_error(fresh("user", "list"), 3, "the database has no nocctl schema; run `nocctl init` (or `nocctl db upgrade`) first")
+    assert_error(fresh("user", "list"), 3, "the database lacks tables of this nocctl (no schema yet, or an older one); run `nocctl db upgrade` (`nocctl init` for a new database)")
 
 
 # ---------------------------------------------------------------- db history

@@ -118,3 +118,30 @@ def test_partial_unique_index_allows_one_active_alert_per_key(empty_db_url):
                 session.add(alert("ACKNOWLEDGED"))
     finally:
         engine.dispose()
+
+
+def test_a_database_behind_the_code_says_to_upgrade(empty_db_url):
+    """A schema older than the code is named as such (exit 3), not as an outage."""
+    from click.testing import CliRunner
+
+    from nocctl.cli import cli
+
+    engine = make_engine(empty_db_url, create=True)
+    runner = CliRunner()
+    try:
+        db = ["--db", empty_db_url]
+        assert runner.invoke(cli, [*db, "init"]).exit_code == 0
+        assert runner.invoke(cli, [*db, "org", "client", "add", "ACME", "--name", "Acme"]).exit_code == 0
+        record = '{"alert_type": "DEVICE_OFFLINE", "severity": "HIGH", "message": "m", "client": "ACME"}'
+        assert runner.invoke(cli, [*db, "ingest"], input=record).exit_code == 0
+        schema.downgrade(engine, "0002")  # before audit rows carried client/site, before preferences
+        acked = runner.invoke(cli, [*db, "alert", "ack", "1"])
+        assert acked.exit_code == 3
+        assert "schema is older than this nocctl; run `nocctl db upgrade`" in acked.stderr
+        listed = runner.invoke(cli, [*db, "alert", "list"])
+        assert listed.exit_code == 3 and "run `nocctl db upgrade`" in listed.stderr
+        assert runner.invoke(cli, [*db, "db", "upgrade"]).exit_code == 0
+        again = runner.invoke(cli, [*db, "alert", "ack", "1"])
+        assert again.exit_code == 0, again.stderr
+    finally:
+        engine.dispose()
