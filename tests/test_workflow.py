@@ -217,3 +217,20 @@ def test_two_processes_acknowledge_the_same_alert(noc, db_url):
                        capture_output=True)
         assert noc("ingest", input=ndjson(alert(at="2026-03-01T12:00:00Z", entity=f"r{_}"))).exit_code == 0
         ((alert_id,),) = rows(db_url, "SELECT id FROM alert WHERE entity_id = :e", e=f"r{_}")
+
+
+def test_incident_list_follows_preferences(noc):
+    for title, severity, client in (("a", "HIGH", "ACME"), ("b", "CRITICAL", "ACME"), ("c", "HIGH", "GLOBEX")):
+        assert noc("incident", "create", "--title", title, "--severity", severity, "--client", client).exit_code == 0
+    assert noc("prefs", "set", "client", "ACME").exit_code == 0
+    assert noc("prefs", "set", "severity", "HIGH").exit_code == 0
+    assert noc("prefs", "set", "format", "json").exit_code == 0
+    assert noc("prefs", "set", "status", "new").exit_code == 0  # alert statuses: not applied to incidents
+    listed = noc("incident", "list")
+    assert [i["title"] for i in json.loads(listed.stdout)] == ["a"]
+    assert "filtered by your preferences" in listed.stderr
+    explicit = json.loads(noc("incident", "list", "--client", "GLOBEX").stdout)
+    assert [i["title"] for i in explicit] == ["c"]
+    every = json.loads(noc("incident", "list", "--no-prefs", "--format", "json").stdout)
+    assert sorted(i["title"] for i in every) == ["a", "b", "c"]
+    assert noc("incident", "list", "--no-prefs").stdout.startswith("  id")  # table without the preference

@@ -16,6 +16,7 @@ from nocctl import clock
 from nocctl.errors import BadInput, Conflict, NocError, NotFound, PermissionDenied
 from nocctl.models import Alert, BusinessUnit, Incident, IncidentAlert, Person
 from nocctl.services import audit
+from nocctl.services import prefs as preferences
 from nocctl.services.alerts import person_id
 from nocctl.services.rbac import Actor, Caller, authenticate, grant_remedy, visible
 from nocctl.vocabulary import SEVERITIES, SEVERITY_RANK
@@ -306,9 +307,17 @@ def _row(row) -> dict:
 
 def list_incidents(session: Session, caller: Caller, statuses: Sequence[str] = (), severities: Sequence[str] = (),
                    client: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                   limit: int = 100) -> list[dict]:
+                   limit: int = 100, use_prefs: bool = False):
+    """Visible incidents, newest first; returns (rows, the preferences applied). With
+    `use_prefs`, the caller's client and severity preferences fill in what is not given
+    (their status preference names alert statuses and does not apply here)."""
     with session.begin():
         actor = authenticate(session, caller)
+        applied = preferences.NO_PREFS
+        if use_prefs:
+            applied = preferences.load(session, actor).for_listing(bool(client), bool(severities), True)
+            client = client or applied.client
+            severities = severities or applied.severities
         query, client_unit = _query(actor)
         if statuses:
             query = query.where(Incident.status.in_([s.upper() for s in statuses]))
@@ -321,7 +330,7 @@ def list_incidents(session: Session, caller: Caller, statuses: Sequence[str] = (
         if until:
             query = query.where(Incident.created_at < until)
         query = query.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit)
-        return [_row(r) for r in session.execute(query)]
+        return [_row(r) for r in session.execute(query)], applied
 
 
 def _describe(session: Session, actor: Actor, incident_id: int) -> dict:
