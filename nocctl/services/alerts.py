@@ -11,12 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.errors import NocError, NotFound, PermissionDenied
+from nocctl.errors import NotFound
 from nocctl.models import Alert, BusinessUnit, Person
-from nocctl.services import audit
 from nocctl.services import prefs as preferences
-from nocctl.services.rbac import Actor, Caller, authenticate, grant_remedy, visible
-from nocctl.services.workflow import Move, Outcome, apply, failed, has_capability, seconds_between
+from nocctl.services.rbac import Actor, Caller, authenticate, visible
+from nocctl.services.workflow import Move, Outcome, move_each, seconds_between
 
 LIST_COLUMNS = ("id", "alert_type", "severity", "status", "client", "site", "message", "entity_type", "entity_id",
                 "dedup_key", "duplicate_count", "first_seen_at", "last_seen_at", "correlation_id")
@@ -143,42 +142,20 @@ def act(session: Session, caller: Caller, action: str, ids: Sequence[int] = (), 
         note: str | None = None, assignee: str | None = None, escalate_to: str | None = None) -> list[Outcome]:
     """Apply one move to each alert (by id, or the active alert of each dedup key) in one
     transaction. Each target is reported; the valid ones are done, the others change nothing."""
-    move = MOVES[action]
     now = clock.now()
-    outcomes: list[Outcome] = []
     with session.begin():
         actor = authenticate(session, caller)
         target_person = person_id(session, actor.tenant_id, assignee or escalate_to) \
             if (assignee or escalate_to) else None
-        entries: list[audit.Entry] = []
-        targets = [(str(i), Alert.id == i) for i in ids] + \
-                  [(key, (Alert.dedup_key == key) & Alert.status.in_(ACTIVE)) for key in dedup_keys]
-        for label, condition in targets:
-            row = session.execute(
-                select(Alert.id, Alert.client_id, Alert.site_id, Alert.status, Alert.first_seen_at,
-                       Alert.escalation_level)
-                .where(Alert.tenant_id == actor.tenant_id, condition, visible(actor, Alert.client_id, Alert.site_id))
-            ).first()
-            try:
-                if row is None:
-                    raise NotFound(f"no alert {label}", "see `nocctl alert list`")
-                if not has_capability(session, actor, move.capability, row.client_id, row.site_id):
-                    raise PermissionDenied(f"{actor.username!r} lacks {move.capability} for alert {row.id}",
-                                           grant_remedy(actor.username, move.capability))
-                values = _values(action, actor.person_id, now, row, note, target_person)
-                status = apply(session, ALERTS, row.id, move, values)
-            except NocError as exc:
-                outcomes.append(failed(label, exc, row.id if row else None))
-                continue
-            details = {"from": row.status, "to": status, **({"note": note} if note else {})}
-            if assignee:
-                details["assignee"] = assignee
-            if escalate_to:
-                details["escalated_to"] = escalate_to
-            entries.append(audit.Entry(move.audit_action, "alert", row.id, details, row.client_id, row.site_id))
-            outcomes.append(Outcome(label, row.id, True, status))
-        audit.record_many(session, actor, entries)
-    return outcomes
+        query = select(Alert.id, Alert.client_id, Alert.site_id, Alert.status, Alert.first_seen_at,
+                       Alert.escalation_level).where(Alert.tenant_id == actor.tenant_id,
+                                                     visible(actor, Alert.client_id, Alert.site_id))
+        conditions = [(str(i), Alert.id == i) for i in ids] + \
+                     [(key, (Alert.dedup_key == key) & Alert.status.in_(ACTIVE)) for key in dedup_keys]
+        targets = ((label, session.execute(query.where(condition)).first()) for label, condition in conditions)
+        details = {k: v for k, v in (("note", note), ("assignee", assignee), ("escalated_to", escalate_to)) if v}
+        return move_each(session, actor, ALERTS, MOVES[action], targets,
+                         lambda row: _values(action, actor.person_id, now, row, note, target_person), details)
 
 
 def _values(action: str, person: int, now, row, note: str | None, target_person: int | None) -> dict:

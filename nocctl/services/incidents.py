@@ -13,14 +13,14 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.errors import BadInput, Conflict, NocError, NotFound, PermissionDenied
+from nocctl.errors import BadInput, Conflict, NotFound, PermissionDenied
 from nocctl.models import Alert, BusinessUnit, Incident, IncidentAlert, Person
 from nocctl.services import audit
 from nocctl.services import prefs as preferences
 from nocctl.services.alerts import person_id
 from nocctl.services.rbac import Actor, Caller, authenticate, grant_remedy, visible
 from nocctl.vocabulary import SEVERITIES, SEVERITY_RANK
-from nocctl.services.workflow import Move, Outcome, apply, failed, has_capability, seconds_between
+from nocctl.services.workflow import Move, Outcome, has_capability, move_each, seconds_between
 
 INCIDENTS = Incident.__table__
 OPEN = ("NEW", "ACKNOWLEDGED", "ASSIGNED", "IN_PROGRESS")
@@ -199,34 +199,16 @@ def auto_open(session: Session, actor: Actor, created: Sequence[tuple], settings
 
 def act(session: Session, caller: Caller, action: str, ids: Sequence[int], assignee: str | None = None,
         note: str | None = None) -> list[Outcome]:
-    move = MOVES[action]
     now = clock.now()
-    outcomes: list[Outcome] = []
     with session.begin():
         actor = authenticate(session, caller)
         target_person = person_id(session, actor.tenant_id, assignee) if assignee else None
-        entries: list[audit.Entry] = []
-        for incident_id in ids:
-            row = session.execute(select(Incident.id, Incident.status, Incident.client_id, Incident.site_id,
-                                         Incident.created_at, Incident.resolved_at)
-                                  .where(Incident.tenant_id == actor.tenant_id, Incident.id == incident_id,
-                                         _visible(actor))).first()
-            try:
-                if row is None:
-                    raise NotFound(f"no incident {incident_id}", "see `nocctl incident list`")
-                if not has_capability(session, actor, move.capability, row.client_id, row.site_id):
-                    raise PermissionDenied(f"{actor.username!r} lacks {move.capability} for incident {row.id}",
-                                           grant_remedy(actor.username, move.capability))
-                status = apply(session, INCIDENTS, row.id, move, _values(action, actor, now, row, target_person, note))
-            except NocError as exc:
-                outcomes.append(failed(str(incident_id), exc, row.id if row else None))
-                continue
-            details = {"from": row.status, "to": status, **({"assignee": assignee} if assignee else {}),
-                       **({"note": note} if note else {})}
-            entries.append(audit.Entry(move.audit_action, "incident", row.id, details, row.client_id, row.site_id))
-            outcomes.append(Outcome(str(incident_id), row.id, True, status))
-        audit.record_many(session, actor, entries)
-    return outcomes
+        query = select(Incident.id, Incident.status, Incident.client_id, Incident.site_id, Incident.created_at,
+                       Incident.resolved_at).where(Incident.tenant_id == actor.tenant_id, _visible(actor))
+        targets = ((str(i), session.execute(query.where(Incident.id == i)).first()) for i in ids)
+        details = {k: v for k, v in (("assignee", assignee), ("note", note)) if v}
+        return move_each(session, actor, INCIDENTS, MOVES[action], targets,
+                         lambda row: _values(action, actor, now, row, target_person, note), details)
 
 
 def _values(action: str, actor: Actor, now: datetime, row, target_person: int | None, note: str | None) -> dict:

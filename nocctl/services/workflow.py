@@ -6,7 +6,7 @@ the condition after the row lock; SQLite write transactions are serialised), and
 one writes an audit row. The other is told the state it found, exit 4."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from nocctl.errors import Conflict, ExitCode, NocError
-from nocctl.services.rbac import Actor, grant_exists
+from nocctl.errors import Conflict, ExitCode, NocError, NotFound, PermissionDenied
+from nocctl.services import audit
+from nocctl.services.rbac import Actor, grant_exists, grant_remedy
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,32 @@ def apply(session: Session, table: Table, row_id: int, move: Move, values: dict[
         raise Conflict(f"{table.name} {row_id} is {found}: cannot {move.name} it",
                        f"{move.name} applies to {', '.join(move.allowed)}")
     return changed
+
+
+def move_each(session: Session, actor: Actor, table: Table, move: Move, targets: Iterable[tuple[str, Any]],
+              values: Callable[[Any], dict[str, Any]], details: dict[str, Any]) -> list[Outcome]:
+    """Make `move` on each (label, row) target — row None when the person cannot see it —
+    inside the caller's transaction: not found (3), not permitted (77) and refused moves (4)
+    are reported per target; the others are done and audited, with the row's client/site."""
+    noun = table.name
+    outcomes: list[Outcome] = []
+    entries: list[audit.Entry] = []
+    for label, row in targets:
+        try:
+            if row is None:
+                raise NotFound(f"no {noun} {label}", f"see `nocctl {noun} list`")
+            if not has_capability(session, actor, move.capability, row.client_id, row.site_id):
+                raise PermissionDenied(f"{actor.username!r} lacks {move.capability} for {noun} {row.id}",
+                                       grant_remedy(actor.username, move.capability))
+            status = apply(session, table, row.id, move, values(row))
+        except NocError as exc:
+            outcomes.append(failed(label, exc, row.id if row else None))
+            continue
+        entries.append(audit.Entry(move.audit_action, noun, row.id, {"from": row.status, "to": status, **details},
+                                   row.client_id, row.site_id))
+        outcomes.append(Outcome(label, row.id, True, status))
+    audit.record_many(session, actor, entries)
+    return outcomes
 
 
 def seconds_between(start: datetime, end: datetime) -> int:
