@@ -51,6 +51,8 @@ def test_the_tree_is_what_the_design_lists():
         ("org",), ("org", "import"), ("org", "list"), ("org", "tree"), ("org", "client"), ("org", "client", "add"),
         ("org", "site"), ("org", "site", "add"),
         ("user",), ("user", "add"), ("user", "list"), ("user", "show"), ("user", "grant"), ("user", "revoke"),
+        ("maintenance",), ("maintenance", "add"), ("maintenance", "list"), ("maintenance", "show"),
+        ("maintenance", "end"), ("maintenance", "delete"), ("maintenance", "check"),
     }
 
 

@@ -21,7 +21,8 @@ sys.exit(code or 0)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["org", "--help"], ["user", "grant", "--help"],
-                                  ["ingest", "--help"], ["alert", "list", "--help"]])
+                                  ["ingest", "--help"], ["alert", "list", "--help"],
+                                  ["maintenance", "add", "--help"]])
 def test_help_and_version_import_nothing_heavy(args):
     done = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True,
                           env={**os.environ, "NOC_CONFIG": os.devnull})
