@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
-from nocctl import output
 from nocctl.cli.common import App, emit_object, emit_rows, pass_app, show_options
 from nocctl.cli.moves import report_moves
+from nocctl.cli.prefs import pref_listing_options
 from nocctl.vocabulary import ALERT_STATUSES, SEVERITIES
 
 
@@ -27,11 +27,7 @@ def alert():
 @click.option("--until", metavar="TIME", help="First seen before TIME.")
 @click.option("--days", type=click.IntRange(1), help="First seen in the last N days.")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many, newest first.")
-@click.option("--no-prefs", is_flag=True, help="Ignore your preferences (`nocctl prefs show`).")
-@click.option("--format", "fmt", type=click.Choice(output.LIST_FORMATS), default=None,
-              help="Output format  [default: your format preference, else table]")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write to FILE instead of stdout.")
+@pref_listing_options
 @pass_app
 def list_(app: App, status, active, severity, types, client, site, since, until, days, limit, no_prefs, fmt, out):
     """List the alerts you can see, newest first.
@@ -43,7 +39,7 @@ def list_(app: App, status, active, severity, types, client, site, since, until,
     --no-prefs ignores the preferences.
     """
     from nocctl import clock
-    from nocctl.cli.prefs import listing_format, localise, note_filters
+    from nocctl.cli.prefs import emit_listing
     from nocctl.services import alerts
 
     start = end = None
@@ -52,12 +48,7 @@ def list_(app: App, status, active, severity, types, client, site, since, until,
     statuses = list(status) or ([s for s in ALERT_STATUSES if s != "RESOLVED"] if active else [])
     listing = alerts.list_alerts(app.session(), app.caller(), statuses, severity, types, client, site, start, end,
                                  limit, use_prefs=not no_prefs)
-    note_filters(app, listing.applied)
-    fmt = listing_format(fmt, listing.applied)
-    if fmt == "table":
-        emit_rows(localise(listing.rows, listing.applied.timezone), alerts.TABLE_COLUMNS, fmt, out)
-    else:
-        emit_rows(listing.rows, alerts.LIST_COLUMNS, fmt, out)
+    emit_listing(app, listing.rows, listing.applied, alerts.TABLE_COLUMNS, alerts.LIST_COLUMNS, fmt, out)
 
 
 @alert.command()

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
-from nocctl import output
 from nocctl.cli.common import App, emit_object, emit_rows, pass_app, show_options
 from nocctl.cli.moves import report_moves
+from nocctl.cli.prefs import pref_listing_options
 from nocctl.vocabulary import INCIDENT_STATUSES, SEVERITIES
 
 
@@ -46,11 +46,7 @@ def create(app: App, title, alert_ids, severity, client, site, runbook, ticket, 
 @click.option("--until", metavar="TIME", help="Created before TIME.")
 @click.option("--days", type=click.IntRange(1), help="Created in the last N days.")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many, newest first.")
-@click.option("--no-prefs", is_flag=True, help="Ignore your preferences (`nocctl prefs show`).")
-@click.option("--format", "fmt", type=click.Choice(output.LIST_FORMATS), default=None,
-              help="Output format  [default: your format preference, else table]")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write to FILE instead of stdout.")
+@pref_listing_options
 @pass_app
 def list_(app: App, status, open_only, severity, client, since, until, days, limit, no_prefs, fmt, out):
     """List the incidents you can see, newest first.
@@ -58,7 +54,7 @@ def list_(app: App, status, open_only, severity, client, since, until, days, lim
     Your client, severity, format and time-zone preferences apply as for `alert list`
     (table output in your time zone; json, ndjson and csv always in UTC)."""
     from nocctl import clock
-    from nocctl.cli.prefs import listing_format, localise, note_filters
+    from nocctl.cli.prefs import emit_listing
     from nocctl.services import incidents
 
     start = end = None
@@ -67,12 +63,7 @@ def list_(app: App, status, open_only, severity, client, since, until, days, lim
     statuses = list(status) or (list(incidents.OPEN) if open_only else [])
     rows, applied = incidents.list_incidents(app.session(), app.caller(), statuses, severity, client, start, end,
                                              limit, use_prefs=not no_prefs)
-    note_filters(app, applied)
-    fmt = listing_format(fmt, applied)
-    if fmt == "table":
-        emit_rows(localise(rows, applied.timezone), incidents.TABLE_COLUMNS, fmt, out)
-    else:
-        emit_rows(rows, incidents.LIST_COLUMNS, fmt, out)
+    emit_listing(app, rows, applied, incidents.TABLE_COLUMNS, incidents.LIST_COLUMNS, fmt, out)
 
 
 @incident.command()

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from nocctl.cli.common import App, emit_object, note, pass_app, show_options
+from nocctl.cli.common import App, emit_object, emit_rows, note, pass_app, show_options
 from nocctl.vocabulary import ALERT_STATUSES, SEVERITIES
 
 # The same keys as nocctl.services.prefs.KEYS (not imported: `--help` stays free of SQLAlchemy).
@@ -90,6 +90,28 @@ def _text(value: Any) -> str:
 def listing_format(fmt: str | None, applied) -> str:
     """The output format: the `--format` given, else the preference, else table."""
     return fmt or applied.format or "table"
+
+
+def pref_listing_options(func):
+    """`--no-prefs`, and `--format`/`-o` whose default is the format preference."""
+    from nocctl import output
+
+    func = click.option("-o", "--output", "out", type=click.Path(dir_okay=False, writable=True), default=None,
+                        help="Write to FILE instead of stdout.")(func)
+    func = click.option("--format", "fmt", type=click.Choice(output.LIST_FORMATS), default=None,
+                        help="Output format  [default: your format preference, else table]")(func)
+    return click.option("--no-prefs", is_flag=True, help="Ignore your preferences (`nocctl prefs show`).")(func)
+
+
+def emit_listing(app: App, rows, applied, table_columns, columns, fmt: str | None, out: str | None) -> None:
+    """Render a listing that applied preferences: say which filters came from them, pick the
+    format, and show table times in the preferred zone (other formats stay UTC)."""
+    note_filters(app, applied)
+    fmt = listing_format(fmt, applied)
+    if fmt == "table":
+        emit_rows(localise(rows, applied.timezone), table_columns, fmt, out)
+    else:
+        emit_rows(rows, columns, fmt, out)
 
 
 def note_filters(app: App, applied) -> None:
