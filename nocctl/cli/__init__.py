@@ -89,9 +89,9 @@ def cli(ctx: click.Context, db, tenant, as_user, verbose, quiet, log_format):
 
 
 def _register() -> None:
-    from nocctl.cli import alert, audit, incident, ingest, maintenance, org, prefs, setup, user
+    from nocctl.cli import alert, audit, incident, ingest, maintenance, oncall, org, prefs, setup, user
 
-    for module in (setup, org, user, ingest, alert, audit, incident, maintenance, prefs):
+    for module in (setup, org, user, ingest, alert, audit, incident, maintenance, oncall, prefs):
         for command in module.COMMANDS:
             cli.add_command(command)
 

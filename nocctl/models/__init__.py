@@ -6,6 +6,7 @@ from nocctl.models.base import Base
 from nocctl.models.incident import Incident, IncidentAlert
 from nocctl.models.ingest import IngestEvent, IngestReject
 from nocctl.models.maintenance import MaintenanceWindow
+from nocctl.models.oncall import OncallMember, OncallOverride, OncallSchedule
 from nocctl.models.org import BusinessUnit
 from nocctl.models.person import AccessGrant, Person
 from nocctl.models.prefs import OperatorPref
@@ -22,6 +23,9 @@ __all__ = [
     "IngestEvent",
     "IngestReject",
     "MaintenanceWindow",
+    "OncallMember",
+    "OncallOverride",
+    "OncallSchedule",
     "OperatorPref",
     "Person",
     "Tenant",
