@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import IO, Any
 
@@ -80,7 +80,3 @@ def write(text: str, path: str | None = None, stream: IO[str] | None = None) -> 
             handle.write(text)
         return
     (stream or sys.stdout).write(text)
-
-
-def dicts(items: Iterable[Any]) -> list[dict[str, Any]]:
-    return [item if isinstance(item, dict) else item.as_dict() for item in items]

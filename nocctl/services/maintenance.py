@@ -428,6 +428,15 @@ def _as_dict(row, now: datetime) -> dict[str, Any]:
     }
 
 
+def _find_to_manage(session: Session, actor: Actor, window_id: int):
+    """The window (row and model) when the actor may change it: not found (3), else 77."""
+    row = _find(session, actor, window_id)
+    window: MaintenanceWindow = row[0]
+    _require_manage(session, actor, window.scope_kind, window.client_id, window.site_id,
+                    f"maintenance window {window_id} ({_scope_text(window.scope_kind, row.client, row.site)})")
+    return row, window
+
+
 def _find(session: Session, actor: Actor, window_id: int):
     row = session.execute(_query(actor).where(MaintenanceWindow.id == window_id)).first()
     if row is None:
@@ -544,10 +553,7 @@ def end(session: Session, caller: Caller, window_id: int) -> dict[str, Any]:
     now = clock.now()
     with session.begin():
         actor = authenticate(session, caller)
-        row = _find(session, actor, window_id)
-        window: MaintenanceWindow = row[0]
-        _require_manage(session, actor, window.scope_kind, window.client_id, window.site_id,
-                        f"maintenance window {window_id} ({_scope_text(window.scope_kind, row.client, row.site)})")
+        row, window = _find_to_manage(session, actor, window_id)
         before = _as_dict(row, now)
         if before["state"] == "expired":
             raise Conflict(f"maintenance window {window_id} is expired ({_why_expired(before)}): nothing to end",
@@ -572,10 +578,7 @@ def delete(session: Session, caller: Caller, window_id: int) -> dict[str, Any]:
     now = clock.now()
     with session.begin():
         actor = authenticate(session, caller)
-        row = _find(session, actor, window_id)
-        window: MaintenanceWindow = row[0]
-        _require_manage(session, actor, window.scope_kind, window.client_id, window.site_id,
-                        f"maintenance window {window_id} ({_scope_text(window.scope_kind, row.client, row.site)})")
+        row, window = _find_to_manage(session, actor, window_id)
         if window.deleted_at is not None:
             raise Conflict(f"maintenance window {window_id} was already deleted at "
                            f"{clock.isoformat(window.deleted_at)}")
