@@ -25,6 +25,11 @@ UNIT_KINDS = ("CLIENT", "SITE")
 SCOPE_KINDS = ("TENANT", "CLIENT", "SITE")
 RECURRENCES = ("NONE", "DAILY", "WEEKLY")
 
+# Escalation targets; the named ones fall through in this order when they resolve to nobody.
+ESCALATION_CHAIN = ("oncall", "site_in_charge", "client_owner")
+NOTIFICATION_STATUSES = ("PENDING", "SENT", "FAILED")
+NOTIFICATION_CHANNEL_TYPES = ("webhook", "command", "smtp")
+
 CAPABILITIES = (
     "noc:view",
     "noc:view_all_clients",

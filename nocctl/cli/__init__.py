@@ -89,16 +89,15 @@ def cli(ctx: click.Context, db, tenant, as_user, verbose, quiet, log_format):
 
 
 def _register() -> None:
-    from nocctl.cli import alert, audit, incident, ingest, maintenance, oncall, org, prefs, setup, user
+    from nocctl.cli import (alert, audit, escalation, incident, ingest, maintenance, notify, oncall, org, prefs,
+                            setup, user)
 
-    for module in (setup, org, user, ingest, alert, audit, incident, maintenance, oncall, prefs):
+    for module in (setup, org, user, ingest, alert, audit, incident, maintenance, oncall, escalation, notify, prefs):
         for command in module.COMMANDS:
             cli.add_command(command)
 
 
 _register()
-
-
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ is complete for Alembic)."""
 from nocctl.models.alert import Alert
 from nocctl.models.audit import AuditLog
 from nocctl.models.base import Base
+from nocctl.models.escalation import EscalationPolicy, Notification
 from nocctl.models.incident import Incident, IncidentAlert
 from nocctl.models.ingest import IngestEvent, IngestReject
 from nocctl.models.maintenance import MaintenanceWindow
@@ -18,11 +19,13 @@ __all__ = [
     "AuditLog",
     "Base",
     "BusinessUnit",
+    "EscalationPolicy",
     "Incident",
     "IncidentAlert",
     "IngestEvent",
     "IngestReject",
     "MaintenanceWindow",
+    "Notification",
     "OncallMember",
     "OncallOverride",
     "OncallSchedule",

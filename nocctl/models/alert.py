@@ -10,6 +10,7 @@ from nocctl.models.base import Base, BigId, Json, UTCDateTime, one_of
 from nocctl.vocabulary import ALERT_STATUSES, SEVERITIES
 
 ACTIVE = text("status <> 'RESOLVED'")
+UNACKNOWLEDGED = text("status IN ('NEW', 'ESCALATED')")
 
 
 class Alert(Base):
@@ -27,6 +28,9 @@ class Alert(Base):
         Index("ix_alert_tenant_correlation", "tenant_id", "correlation_id"),
         Index("ix_alert_tenant_resolved_at", "tenant_id", "resolved_at"),
         Index("ix_alert_tenant_acknowledged_at", "tenant_id", "acknowledged_at"),
+        # The escalation pass reads only alerts whose look is due: cost grows with them.
+        Index("ix_alert_tenant_escalation_due", "tenant_id", "next_escalation_at",
+              sqlite_where=UNACKNOWLEDGED, postgresql_where=UNACKNOWLEDGED),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -58,6 +62,10 @@ class Alert(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_to: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # When the escalation pass should next look at the alert (it then decides, from the
+    # policy, to escalate or to plan a later look; NULL: never again). Moving it earlier is
+    # always safe, so writers that change what the decision depends on just reset it.
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     resolution_note: Mapped[str | None] = mapped_column(Text)

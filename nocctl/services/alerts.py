@@ -165,7 +165,8 @@ def _values(action: str, person: int, now, row, note: str | None, target_person:
     if action == "assign":
         return {"status": "ASSIGNED", "assigned_at": now, "assigned_to": target_person}
     if action == "escalate":
+        # The pass plans the next level from here.
         return {"status": "ESCALATED", "escalated_at": now, "escalated_to": target_person,
-                "escalation_level": row.escalation_level + 1}
+                "escalation_level": row.escalation_level + 1, "next_escalation_at": now}
     return {"status": "RESOLVED", "resolved_at": now, "resolved_by": person, "resolution_note": note,
             "time_to_resolve": seconds_between(row.first_seen_at, now)}

@@ -436,21 +436,24 @@ class Ingest:
                 tid, t.first.client_id, t.first.site_id, first.alert_type, latest.severity,
                 "SUPPRESSED" if t.all_suppressed else "NEW", latest.message, first.entity_type, first.entity_id, key,
                 first.source, as_json(latest.metadata), stamp, ts(t.latest.occurred_at), created_at,
-                t.count - 1, t.window_id if t.all_suppressed else None, correlation, parent,
+                t.count - 1, t.window_id if t.all_suppressed else None, correlation, parent, stamp,
             ))
         types = ["bigint", "bigint", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "jsonb",
-                 "timestamptz", "timestamptz", "timestamptz", "integer", "bigint", "text", "bigint"]
+                 "timestamptz", "timestamptz", "timestamptz", "integer", "bigint", "text", "bigint", "timestamptz"]
         newer = "excluded.last_seen_at >= alert.last_seen_at"
         returned = sql.insert(
             "INSERT INTO alert (tenant_id, client_id, site_id, alert_type, severity, status, message, entity_type,"
             " entity_id, dedup_key, source, metadata, first_seen_at, last_seen_at, created_at, duplicate_count,"
-            " maintenance_window_id, correlation_id, parent_alert_id)",
+            " maintenance_window_id, correlation_id, parent_alert_id, next_escalation_at)",
             types, rows,
             "ON CONFLICT (tenant_id, dedup_key) WHERE status <> 'RESOLVED' DO UPDATE SET"
             " duplicate_count = alert.duplicate_count + excluded.duplicate_count + 1,"
             f" last_seen_at = CASE WHEN {newer} THEN excluded.last_seen_at ELSE alert.last_seen_at END,"
             f" message = CASE WHEN {newer} THEN excluded.message ELSE alert.message END,"
             f" severity = CASE WHEN {newer} THEN excluded.severity ELSE alert.severity END,"
+            # A new severity may bring the escalation forward: the pass looks again at once.
+            f" next_escalation_at = CASE WHEN {newer} AND excluded.severity <> alert.severity"
+            " THEN alert.first_seen_at ELSE alert.next_escalation_at END,"
             f" metadata = CASE WHEN {newer} THEN excluded.metadata ELSE alert.metadata END"
             " RETURNING id, dedup_key, status, first_seen_at, duplicate_count",
             fetch=True,
@@ -476,10 +479,11 @@ class Ingest:
             self.summary.deduplicated += t.count
             ours = first_seen[key]  # the driver's form compares like the instants (SQLite: fixed-width text)
             if ours < stored_first_seen:
-                earlier.append((ours, alert_id, ours))
+                earlier.append((ours, ours, alert_id, ours))
             if status == "SUPPRESSED" and not t.all_suppressed:
                 surfaced.append((alert_id,))  # still firing after its window: the NOC must see it
-        sql.many("UPDATE alert SET first_seen_at = ? WHERE id = ? AND first_seen_at > ?", earlier)
+        sql.many("UPDATE alert SET first_seen_at = ?, next_escalation_at = ? WHERE id = ? AND first_seen_at > ?",
+                 earlier)
         sql.many("UPDATE alert SET status = 'NEW' WHERE id = ? AND status = 'SUPPRESSED'", surfaced)
         # Groups started in this round: their first alert's id is known only now.
         sql.many("UPDATE alert SET parent_alert_id = ? WHERE id = ?",

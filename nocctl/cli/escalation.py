@@ -1,0 +1,2 @@
+"""`nocctl escalation policy …` and `nocctl escalate run`."""
+COMMANDS = ()

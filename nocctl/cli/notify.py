@@ -1,0 +1,2 @@
+"""`nocctl notify …`: the notification outbox."""
+COMMANDS = ()
