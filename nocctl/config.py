@@ -23,7 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "sla": {"CRITICAL": "4h", "HIGH": "8h", "MEDIUM": "24h", "LOW": "72h"},
 }
 
-_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|credential)", re.IGNORECASE)
+# Keys whose values (and everything inside them) are secret. HTTP headers carry tokens.
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|credential|headers)", re.IGNORECASE)
 
 
 def data_home() -> Path:
@@ -124,6 +125,17 @@ def mask_secrets(value: Any, key: str = "", hidden: bool = False) -> Any:
         return [mask_secrets(v, key, hidden) for v in value]
     if hidden and value not in (None, "") and not isinstance(value, bool):
         return "***"
+    if key == "url" and isinstance(value, str):
+        return mask_endpoint(value)
     if isinstance(value, str) and "://" in value:
         return mask_url(value)
     return value
+
+
+def mask_endpoint(url: str) -> str:
+    """A webhook URL down to scheme and host: its path and query often are the token
+    (https://hooks.example.com/services/T0/B0/XYZ)."""
+    match = re.match(r"([a-z][a-z0-9+.-]*://)(?:[^@/]*@)?([^/?#]*)(.*)", url, re.IGNORECASE)
+    if match is None:
+        return "***"
+    return match.group(1) + match.group(2) + ("/***" if match.group(3) not in ("", "/") else match.group(3))

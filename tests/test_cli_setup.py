@@ -360,11 +360,14 @@ database_url = "postgresql://noc:file-db-pass@db.example/noc"
 tenant = "acme-noc"
 correlation_window = "15m"
 
-[notify.webhook]
-url = "https://hooks.example/noc"
+[notify.channels.hook]
+type = "webhook"
+url = "https://hooks.example/services/hook-path-secret?sig=query-secret"
+headers = { Authorization = "Bearer header-secret" }
 token = "tok-9f8e7d"
 
-[notify.smtp]
+[notify.channels.mail]
+type = "smtp"
 host = "smtp.example"
 username = "noc-mailer"
 password = "smtp-pass-123"
@@ -379,7 +382,8 @@ sms_gateway = "sms-secret-xyz"
 name = "ops"
 secret = "chan-secret"
 """
-SECRETS = ("file-db-pass", "tok-9f8e7d", "smtp-pass-123", "987654321", "sms-secret-xyz", "chan-secret")
+SECRETS = ("file-db-pass", "tok-9f8e7d", "smtp-pass-123", "987654321", "sms-secret-xyz", "chan-secret",
+           "hook-path-secret", "query-secret", "header-secret")
 
 
 def test_config_show_masks_secret_keys_from_the_config_file(cli, tmp_path):
@@ -402,10 +406,11 @@ def test_config_show_masks_secret_keys_from_the_config_file(cli, tmp_path):
     for secret in SECRETS:
         assert secret not in shown.stdout
     data = json.loads(shown.stdout)
-    assert data["notify"] == {
-        "webhook": {"url": "https://hooks.example/noc", "token": "***"},
-        "smtp": {"host": "smtp.example", "username": "noc-mailer", "password": "***"},
-    }
+    assert data["notify"] == {"channels": {
+        "hook": {"type": "webhook", "url": "https://hooks.example/***", "headers": {"Authorization": "***"},
+                 "token": "***"},
+        "mail": {"type": "smtp", "host": "smtp.example", "username": "noc-mailer", "password": "***"},
+    }}
     assert data["pagerduty"] == {"api_key": "***"}
     assert data["credentials"] == {"sms_gateway": "***"}
     assert data["channel"] == [{"name": "ops", "secret": "***"}]

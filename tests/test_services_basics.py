@@ -137,7 +137,7 @@ def test_effective_settings_mask_secrets(tmp_path, monkeypatch):
     monkeypatch.setenv("NOC_CONFIG", str(path))
     shown = config.resolve().effective()
     assert shown["database_url"] == "postgresql+psycopg://noc:***@db.example:5432/noc"
-    assert shown["notify"]["webhook"] == {"url": "https://hooks.example/x", "token": "***"}
+    assert shown["notify"]["webhook"] == {"url": "https://hooks.example/***", "token": "***"}  # the path may be the token
     assert shown["notify"]["smtp"] == {"host": "mail.example", "password": "***"}
     assert "hunter2" not in json.dumps(shown) and "abc123" not in json.dumps(shown)
     assert shown["config_file"] == str(path)
@@ -172,7 +172,7 @@ def test_mask_secrets():
         "apikey": "***",
         "Secret": "***",
         "empty_password": "",
-        "channels": [{"name": "ops", "auth_token": "***"}, {"name": "mail", "url": "smtp://u:***@mail"}],
+        "channels": [{"name": "ops", "auth_token": "***"}, {"name": "mail", "url": "smtp://mail"}],
         "name": "not a secret",
         "retries": 3,
     }
