@@ -1,0 +1,289 @@
+"""The numbers of the reports (DESIGN §7), aggregated in SQL on both databases: counts,
+means and continuous percentiles (PostgreSQL's `percentile_cont`; on SQLite the same linear
+interpolation over window-function ranks), never by loading alerts into Python.
+
+Every report covers the alerts and incidents the caller can see, in [since, until), for one
+client or all. Each function returns plain data (the JSON shapes of DESIGN §7, plus the
+window); rendering lives in `nocctl.reporting`."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy.orm import Session
+
+from nocctl import clock
+from nocctl.errors import BadInput, NotFound, PermissionDenied
+from nocctl.models import AccessGrant, Alert, BusinessUnit, Incident
+from nocctl.services import audit
+from nocctl.services.rbac import Actor, Caller, authenticate, require, visible
+from nocctl.vocabulary import SEVERITIES, VIEW_CAPABILITIES
+
+KINDS = ("mttr", "mtta", "frequency", "sla", "noisy")
+EXPORT = "noc:export"
+DEFINITIONS = {
+    "mttr": "Mean time to resolve: over the alerts resolved in the window, time_to_resolve = resolved_at − "
+            "first_seen_at. Mean, p50 and p90 (continuous percentiles with linear interpolation, as "
+            "PostgreSQL's percentile_cont) and count; overall, by severity and by client.",
+    "mtta": "Mean time to acknowledge: over the alerts acknowledged in the window, time_to_ack = "
+            "acknowledged_at − first_seen_at. Mean, p50 and p90 (continuous percentiles with linear "
+            "interpolation) and count; overall, by severity and by client.",
+    "frequency": "Alerts first seen in the window, suppressed ones included, and their events (1 + duplicates, "
+                 "counted on the alert's first day); by type, by severity and per day in the report's time zone.",
+    "sla": "Incidents created in the window that have an SLA target: met = resolved (or closed) by the target; "
+           "breached = resolved after it, or still open past it when the report is made; pending = open and "
+           "not yet due. Compliance = met / (met + breached), none when both are 0.",
+    "noisy": "Sites by alerts first seen in the window (most first), with their events (1 + duplicates), the "
+             "alerts a maintenance window suppressed, and their share of all alerts in the report.",
+}
+
+
+# ---------------------------------------------------------------- scope
+
+@dataclass(frozen=True)
+class Scope:
+    """What a report covers: whose view, which window, which zone, which client."""
+
+    actor: Actor
+    since: datetime
+    until: datetime
+    zone: ZoneInfo
+    client_id: int | None
+    client_code: str | None
+    now: datetime
+    seen: Any  # SQL filter factory: (client column, site column) -> condition
+
+    def window(self) -> dict[str, Any]:
+        return {"since": clock.isoformat(self.since), "until": clock.isoformat(self.until)}
+
+    def alerts(self, *conditions) -> list:
+        """The WHERE of the alerts in scope (plus `conditions`)."""
+        where = [Alert.tenant_id == self.actor.tenant_id, self.seen(Alert.client_id, Alert.site_id), *conditions]
+        if self.client_id is not None:
+            where.append(Alert.client_id == self.client_id)
+        return where
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInput(f"unknown time zone {name!r}", "use an IANA name such as Asia/Kolkata or UTC") from None
+
+
+def _visibility(session: Session, actor: Actor):
+    """The caller's view grants, read once, as a filter on (client, site) columns: a
+    tenant-wide grant sees everything (no per-row test over a million alerts), otherwise
+    the granted clients and sites. No view grant at all: 77."""
+    grants = session.execute(select(AccessGrant.scope_kind, AccessGrant.unit_id).where(
+        AccessGrant.tenant_id == actor.tenant_id, AccessGrant.person_id == actor.person_id,
+        AccessGrant.capability.in_(VIEW_CAPABILITIES))).all()
+    if not grants:
+        raise PermissionDenied(f"{actor.username!r} has no view capability",
+                               f"an admin can run `nocctl user grant {actor.username} noc:view_client --client CODE`")
+    if any(g.scope_kind == "TENANT" for g in grants):
+        return lambda client_col, site_col: true()
+    units = sorted({g.unit_id for g in grants})
+    return lambda client_col, site_col: or_(client_col.in_(units), site_col.in_(units))
+
+
+def open_scope(session: Session, caller: Caller, since: datetime, until: datetime, tz: str | None = None,
+               client_code: str | None = None) -> Scope:
+    """Inside the caller's transaction: who is asking and what the report covers. A client
+    the caller cannot see is "not found", like everywhere else."""
+    actor = authenticate(session, caller)
+    seen = _visibility(session, actor)
+    client_id = None
+    if client_code is not None:
+        client_id = session.scalar(select(BusinessUnit.id).where(
+            BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.code == client_code,
+            BusinessUnit.kind == "CLIENT"))
+        shown = client_id is not None and session.scalar(select(select(BusinessUnit.id).where(
+            BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.client_id == client_id,
+            visible(actor, BusinessUnit.client_id, BusinessUnit.id)).exists()))
+        if not shown:
+            raise NotFound(f"no client {client_code!r}", "see `nocctl org list`")
+    return Scope(actor, since, until, zone(tz), client_id, client_code, clock.now(), seen)
+
+
+# ---------------------------------------------------------------- durations
+
+def _stats(count, mean, p50, p90) -> dict[str, Any]:
+    def number(value):
+        return None if value is None else round(float(value), 3)
+
+    return {"count": int(count or 0), "mean_seconds": number(mean), "p50_seconds": number(p50),
+            "p90_seconds": number(p90)}
+
+
+EMPTY = _stats(0, None, None, None)
+
+
+def _percentiles_pg(value, group, where):
+    return (select(group.label("g"), func.count(), func.avg(value),
+                   func.percentile_cont(0.5).within_group(value), func.percentile_cont(0.9).within_group(value))
+            .where(*where).group_by(group))
+
+
+def _percentiles_sqlite(value, group, where):
+    """percentile_cont(p) = x[lo] + (r − lo)·(x[lo+1] − x[lo]) with r = p·(n − 1), lo = ⌊r⌋,
+    the x ranked from 0 within each group: window functions rank, one GROUP BY interpolates."""
+    ranked = select(group.label("g"), value.label("x"),
+                    (func.row_number().over(partition_by=group, order_by=value) - 1).label("i"),
+                    func.count().over(partition_by=group).label("n")).where(*where).subquery()
+
+    def percentile(p: float):
+        r = (ranked.c.n - 1) * p
+        lo = cast(r, Integer)  # SQLite truncates: ⌊r⌋ for r ≥ 0
+        frac = r - lo
+        return (func.sum(case((ranked.c.i == lo, ranked.c.x * (1 - frac)), else_=0))
+                + func.sum(case((and_(ranked.c.i == lo + 1, frac > 0), ranked.c.x * frac), else_=0)))
+
+    return (select(ranked.c.g, func.count(), func.avg(ranked.c.x), percentile(0.5), percentile(0.9))
+            .group_by(ranked.c.g))
+
+
+def _durations(session: Session, scope: Scope, kind: str) -> dict[str, Any]:
+    value, at = (Alert.time_to_resolve, Alert.resolved_at) if kind == "mttr" else \
+        (Alert.time_to_ack, Alert.acknowledged_at)
+    where = scope.alerts(at >= scope.since, at < scope.until, value.is_not(None))
+    build = _percentiles_pg if session.get_bind().dialect.name == "postgresql" else _percentiles_sqlite
+    overall = session.execute(build(value, literal(0), where)).first()
+    by_severity = {row[0]: _stats(*row[1:]) for row in session.execute(build(value, Alert.severity, where))}
+    by_client_id = {row[0]: _stats(*row[1:]) for row in session.execute(build(value, Alert.client_id, where))}
+    codes = _codes(session, by_client_id)
+    return {
+        "window": scope.window(),
+        "overall": _stats(*overall[1:]) if overall else EMPTY,
+        "by_severity": {sev: by_severity.get(sev, EMPTY) for sev in SEVERITIES},
+        "by_client": {codes[cid]: stats for cid, stats in sorted(by_client_id.items(), key=lambda kv: codes[kv[0]])},
+    }
+
+
+def _codes(session: Session, ids) -> dict[int, str]:
+    ids = [i for i in ids if i is not None]
+    if not ids:
+        return {}
+    return dict(session.execute(select(BusinessUnit.id, BusinessUnit.code).where(BusinessUnit.id.in_(ids))).all())
+
+
+def mttr(session: Session, scope: Scope) -> dict[str, Any]:
+    return _durations(session, scope, "mttr")
+
+
+def mtta(session: Session, scope: Scope) -> dict[str, Any]:
+    return _durations(session, scope, "mtta")
+
+
+# ---------------------------------------------------------------- frequency
+
+def days(scope: Scope) -> list[tuple[str, datetime, datetime]]:
+    """The report's local days as (date, start, end) instants clipped to [since, until)."""
+    out = []
+    day = scope.since.astimezone(scope.zone).date()
+    while True:
+        start = datetime.combine(day, time(), scope.zone).astimezone(timezone.utc)
+        end = datetime.combine(day + timedelta(days=1), time(), scope.zone).astimezone(timezone.utc)
+        if start >= scope.until:
+            break
+        out.append((day.isoformat(), max(start, scope.since), min(end, scope.until)))
+        day += timedelta(days=1)
+    return out
+
+
+def frequency(session: Session, scope: Scope) -> dict[str, Any]:
+    where = scope.alerts(Alert.first_seen_at >= scope.since, Alert.first_seen_at < scope.until)
+    events = func.sum(1 + Alert.duplicate_count)
+    by_type = {t: {"alerts": int(n), "events": int(e)} for t, n, e in session.execute(
+        select(Alert.alert_type, func.count(), events).where(*where).group_by(Alert.alert_type)
+        .order_by(func.count().desc(), Alert.alert_type))}
+    by_severity = {s: {"alerts": int(n), "events": int(e)} for s, n, e in session.execute(
+        select(Alert.severity, func.count(), events).where(*where).group_by(Alert.severity))}
+    local_days = days(scope)
+    # The local day of each alert as a CASE over the day boundaries: correct across DST on
+    # both databases, and grouped in SQL.
+    bucket = case(*((Alert.first_seen_at < end, index) for index, (_, _, end) in enumerate(local_days)),
+                  else_=len(local_days)) if local_days else literal(0)
+    counted = {int(i): (int(n), int(e)) for i, n, e in session.execute(
+        select(bucket.label("day"), func.count(), events).where(*where).group_by(bucket))}
+    return {
+        "window": scope.window(),
+        "time_zone": scope.zone.key,
+        "by_type": by_type,
+        "by_severity": {sev: by_severity.get(sev, {"alerts": 0, "events": 0}) for sev in SEVERITIES},
+        "by_day": [{"day": label, "alerts": counted.get(i, (0, 0))[0], "events": counted.get(i, (0, 0))[1]}
+                   for i, (label, _, _) in enumerate(local_days)],
+    }
+
+
+# ---------------------------------------------------------------- SLA
+
+def sla(session: Session, scope: Scope) -> dict[str, Any]:
+    done = func.coalesce(Incident.resolved_at, Incident.closed_at)
+    where = [Incident.tenant_id == scope.actor.tenant_id, scope.seen(Incident.client_id, Incident.site_id),
+             Incident.created_at >= scope.since, Incident.created_at < scope.until, Incident.sla_target.is_not(None)]
+    if scope.client_id is not None:
+        where.append(Incident.client_id == scope.client_id)
+
+    def count(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    met, breached, pending = session.execute(select(
+        count(and_(done.is_not(None), done <= Incident.sla_target)),
+        count(or_(and_(done.is_not(None), done > Incident.sla_target),
+                  and_(done.is_(None), Incident.sla_target <= scope.now))),
+        count(and_(done.is_(None), Incident.sla_target > scope.now)),
+    ).where(*where)).one()
+    judged = met + breached
+    return {"window": scope.window(), "met": int(met), "breached": int(breached), "pending": int(pending),
+            "compliance": round(met / judged, 4) if judged else None}
+
+
+# ---------------------------------------------------------------- noisy sites
+
+def noisy(session: Session, scope: Scope, top: int = 10) -> dict[str, Any]:
+    where = scope.alerts(Alert.first_seen_at >= scope.since, Alert.first_seen_at < scope.until)
+    total = session.scalar(select(func.count()).select_from(Alert).where(*where)) or 0
+    alerts = func.count().label("alerts")
+    rows = session.execute(
+        select(Alert.site_id, alerts, func.sum(1 + Alert.duplicate_count),
+               func.sum(case((Alert.maintenance_window_id.is_not(None), 1), else_=0)))
+        .where(*where, Alert.site_id.is_not(None)).group_by(Alert.site_id)
+        .order_by(alerts.desc(), Alert.site_id).limit(top)).all()
+    units = {u.id: u for u in session.execute(
+        select(BusinessUnit.id, BusinessUnit.code, BusinessUnit.client_id)
+        .where(BusinessUnit.id.in_([r[0] for r in rows] or [-1])))}
+    clients = _codes(session, {u.client_id for u in units.values()})
+    return {
+        "window": scope.window(),
+        "total_alerts": int(total),
+        "sites": [{"site": units[site].code, "client": clients.get(units[site].client_id), "alerts": int(n),
+                   "events": int(e), "suppressed": int(s), "share": round(n / total, 4) if total else 0.0}
+                  for site, n, e, s in rows],
+    }
+
+
+# ---------------------------------------------------------------- entry point
+
+def build(session: Session, caller: Caller, kinds: Sequence[str], since: datetime, until: datetime,
+          tz: str | None = None, client_code: str | None = None, top: int = 10,
+          export: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The data of the report sections `kinds`, in one transaction. `export` (what is being
+    written where: report, format, file) means the report leaves the tool as a file: that
+    needs noc:export (over the client, or tenant-wide) and writes an EXPORT_DATA audit row."""
+    with session.begin():
+        scope = open_scope(session, caller, since, until, tz, client_code)
+        if export is not None:
+            require(session, scope.actor, EXPORT, scope.client_id, what=f"client {client_code}")
+            audit.record(session, scope.actor, "EXPORT_DATA", "report", export.get("report"),
+                         {**export, **scope.window(), "client": client_code, "time_zone": scope.zone.key},
+                         scope.client_id)
+        makers = {"mttr": mttr, "mtta": mtta, "frequency": frequency, "sla": sla,
+                  "noisy": lambda s, sc: noisy(s, sc, top)}
+        sections = {kind: makers[kind](session, scope) for kind in kinds}
+        return {"window": scope.window(), "time_zone": scope.zone.key, "client": client_code,
+                "generated_at": clock.isoformat(scope.now), "sections": sections}
