@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
 from nocctl.errors import BadInput
@@ -25,6 +27,19 @@ def set_now(instant: datetime | None) -> None:
     """Fix the clock for this process (the passes' `--now`); None returns to real time."""
     global _override
     _override = instant.astimezone(timezone.utc) if instant else None
+
+
+@contextmanager
+def fixed_at(instant: datetime) -> Iterator[datetime]:
+    """The clock reads `instant` inside the block (a pass's `--now`: its audit rows and
+    every other "now" agree), then what it read before."""
+    global _override
+    before = _override
+    set_now(instant)
+    try:
+        yield instant
+    finally:
+        _override = before
 
 
 def parse_instant(text: str, what: str = "time") -> datetime:

@@ -141,8 +141,10 @@ def test_built_in_policy_climbs_level_by_level_then_stops(noc, db_url):
     assert escalate(noc, 600) == []  # the top level: no further
     assert state(db_url) == ("ESCALATED", 3, "asha.rao")
     assert rows(db_url, "SELECT next_escalation_at FROM alert") == [(None,)]
-    audit = rows(db_url, "SELECT actor_id, os_user, details FROM audit_log WHERE action = 'ESCALATE' ORDER BY id")
-    assert len(audit) == 3 and all(actor is None and os_user for actor, os_user, _ in audit)
+    audit = rows(db_url, "SELECT actor_id, os_user, details, at FROM audit_log WHERE action = 'ESCALATE' ORDER BY id")
+    assert len(audit) == 3 and all(actor is None and os_user for actor, os_user, _, _ in audit)
+    # Each row is written at the pass's --now, like the escalation it records.
+    assert [str(at)[:16] for *_, at in audit] == ["2026-03-01 10:15", "2026-03-01 10:30", "2026-03-01 10:45"]
     details = audit[2][2] if isinstance(audit[2][2], dict) else json.loads(audit[2][2])
     assert details["level"] == 3 and details["escalated_to"] == "asha.rao" and details["from"] == "ESCALATED"
 
@@ -333,3 +335,23 @@ def _sql(db_url: str, statement: str) -> None:
     finally:
         engine.dispose()
 
+
+
+def test_an_alert_acknowledged_while_the_pass_decides_is_left_alone(noc, db_url, new_session):
+    """The pass read two due alerts; an engineer acknowledges one before the pass writes:
+    only the other is escalated, audited and notified."""
+    from nocctl.rawsql import RawSQL
+    from nocctl.services import escalation
+
+    ingest(noc, crit(entity="taken"), crit(entity="left"))
+    session = new_session()
+    with session.begin():
+        due = escalation._due(session, 1, T0 + timedelta(minutes=20))
+    ids = {a.id: a for a in due}
+    taken = next(i for i in ids if rows(db_url, "SELECT entity_id FROM alert WHERE id = :i", i=i) == [("taken",)])
+    assert noc("alert", "ack", str(taken)).exit_code == 0
+    moves = [escalation._Move(a, 1, "oncall", None, None, None) for a in due]
+    with session.begin():
+        changed = escalation._write(RawSQL(session), [], moves, T0 + timedelta(minutes=20))
+    assert changed == set(ids) - {taken}
+    assert dict(rows(db_url, "SELECT entity_id, status FROM alert")) == {"taken": "ACKNOWLEDGED", "left": "ESCALATED"}

@@ -56,7 +56,8 @@ def run(ctx: click.Context, now_text, dry_run, as_json):
         logger.warning("notify.failed", id=failure.id, tenant_id=failure.tenant_id, channel=failure.channel,
                        attempts=failure.attempts, error=failure.error)
 
-    summary = service.run(app.engine(), app.settings, now, dry_run=dry_run, on_failed=on_failed)
+    with clock.fixed_at(now):
+        summary = service.run(app.engine(), app.settings, now, dry_run=dry_run, on_failed=on_failed)
     if as_json:
         import json
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, aliased
 from nocctl import clock
 from nocctl.errors import BadInput, Conflict, NotFound
 from nocctl.models import Alert, BusinessUnit, EscalationPolicy, Person, Tenant
+from nocctl.rawsql import RawSQL
 from nocctl.services import audit, notify, oncall, passlock
 from nocctl.services.rbac import Actor, Caller, authenticate, require, visible
 from nocctl.vocabulary import ESCALATION_CHAIN, SEVERITIES
@@ -39,7 +40,6 @@ UNACKNOWLEDGED = ("NEW", "ESCALATED")
 # Literal SQL, matching the partial index's predicate (SQLite uses the index only then; and
 # an executemany cannot expand an IN list).
 UNACKNOWLEDGED_SQL = text("alert.status IN ('NEW', 'ESCALATED')")
-ALERTS = Alert.__table__
 
 
 # ---------------------------------------------------------------- policies
@@ -298,16 +298,13 @@ def _system(tenant_id: int, caller: Caller) -> Actor:
     return Actor(tenant_id, None, "system", caller.os_user, caller.host)  # type: ignore[arg-type]
 
 
-def _due(session: Session, tenant_id: int, now: datetime, pg: bool):
+def _due(session: Session, tenant_id: int, now: datetime):
+    """The unacknowledged alerts whose look has come: a range scan of the partial index."""
     columns = (Alert.id, Alert.client_id, Alert.site_id, Alert.severity, Alert.status, Alert.alert_type,
                Alert.message, Alert.dedup_key, Alert.first_seen_at, Alert.escalated_at, Alert.escalation_level)
-    query = (select(*columns)
-             .where(Alert.tenant_id == tenant_id, UNACKNOWLEDGED_SQL,
-                    Alert.next_escalation_at <= now)
-             .order_by(Alert.next_escalation_at, Alert.id))
-    if pg:  # an engineer acknowledging one of them right now keeps it; the next pass sees the rest
-        query = query.with_for_update(skip_locked=True)
-    return session.execute(query).all()
+    return session.execute(select(*columns)
+                           .where(Alert.tenant_id == tenant_id, UNACKNOWLEDGED_SQL, Alert.next_escalation_at <= now)
+                           .order_by(Alert.next_escalation_at, Alert.id)).all()
 
 
 def _policies(session: Session, tenant_id: int) -> tuple[dict[int, Policy], Policy]:
@@ -344,68 +341,117 @@ def _payload(tenant: str, alert: Any, level: int, target: str, via: str | None, 
     }
 
 
+@dataclass(frozen=True)
+class _Move:
+    alert: Any
+    level: int  # the level it climbs to
+    target: str
+    person_id: int | None
+    via: str | None
+    next_look: datetime | None
+
+
+def _write(sql: RawSQL, plans: list[tuple[int, int, datetime | None]], moves: list[_Move], now: datetime) -> set[int]:
+    """Write the plans and the escalations; returns the alerts escalated. Each write is
+    guarded by the status and level read, and RETURNING says which rows changed: an alert
+    an engineer acknowledged or escalated meanwhile is left as they left it, and not
+    audited. PostgreSQL: one UPDATE … FROM unnest(…) for all, without locking the due rows
+    while the pass decides. SQLite: the pass holds the write lock from its first read;
+    one statement per alert costs microseconds there."""
+    if not sql.pg:
+        sql.many("UPDATE alert SET next_escalation_at = ? WHERE id = ? AND status IN ('NEW', 'ESCALATED')"
+                 " AND escalation_level = ?", [(sql.ts(at), i, level) for i, level, at in plans])
+        cursor = sql.dbapi.cursor()
+        try:
+            stamp, changed = sql.ts(now), set()
+            for m in moves:
+                cursor.execute("UPDATE alert SET status = 'ESCALATED', escalated_at = ?, escalated_to = ?,"
+                               " escalation_level = ?, next_escalation_at = ? WHERE id = ?"
+                               " AND status IN ('NEW', 'ESCALATED') AND escalation_level = ? RETURNING id",
+                               (stamp, m.person_id, m.level, sql.ts(m.next_look), m.alert.id, m.level - 1))
+                changed.update(row[0] for row in cursor.fetchall())
+            return changed
+        finally:
+            cursor.close()
+    cursor = sql.dbapi.cursor()
+    try:
+        if plans:
+            ids, levels, looks = (list(column) for column in zip(*plans))
+            cursor.execute("UPDATE alert SET next_escalation_at = v.look FROM unnest(%b::bigint[], %b::int[],"
+                           " %b::timestamptz[]) AS v(id, level, look) WHERE alert.id = v.id"
+                           " AND alert.status IN ('NEW', 'ESCALATED') AND alert.escalation_level = v.level",
+                           [ids, levels, looks])
+        if not moves:
+            return set()
+        cursor.execute(
+            "UPDATE alert SET status = 'ESCALATED', escalated_at = %b, escalated_to = v.person,"
+            " escalation_level = v.level + 1, next_escalation_at = v.look"
+            " FROM unnest(%b::bigint[], %b::int[], %b::bigint[], %b::timestamptz[]) AS v(id, level, person, look)"
+            " WHERE alert.id = v.id AND alert.status IN ('NEW', 'ESCALATED') AND alert.escalation_level = v.level"
+            " RETURNING alert.id",
+            [now, [m.alert.id for m in moves], [m.level - 1 for m in moves], [m.person_id for m in moves],
+             [m.next_look for m in moves]])
+        return {row[0] for row in cursor.fetchall()}
+    finally:
+        cursor.close()
+
+
 def _tenant_pass(session: Session, tenant: Any, caller: Caller, now: datetime, channels: Mapping[str, Any],
                  summary: Summary) -> list[dict[str, Any]]:
-    pg = session.get_bind().dialect.name == "postgresql"
-    due = _due(session, tenant.id, now, pg)
+    due = _due(session, tenant.id, now)
     if not due:
         return []
     summary.looked_at += len(due)
     own, default = _policies(session, tenant.id)
     targets = _Targets(session, tenant.id, now)
     targets.load({a.client_id for a in due} | {a.site_id for a in due if a.site_id is not None})
-    plans: list[dict[str, Any]] = []
-    moves: list[dict[str, Any]] = []
-    entries: list[audit.Entry] = []
-    messages: list[notify.Message] = []
-    done: list[dict[str, Any]] = []
+    plans: list[tuple[int, int, datetime | None]] = []  # (alert, level read, its next look)
+    moves: list[_Move] = []
     for alert in due:
         policy = own.get(alert.client_id, default)
         level = alert.escalation_level + 1
         delay = policy.delay(level, alert.severity)
         if delay is None:
             summary.finished += 1
-            plans.append({"b_id": alert.id, "b_next": None})
+            plans.append((alert.id, alert.escalation_level, None))
             continue
         since = alert.escalated_at if alert.escalation_level > 0 and alert.escalated_at else alert.first_seen_at
         due_at = since + timedelta(seconds=delay)
         if due_at > now:
             summary.planned += 1
-            plans.append({"b_id": alert.id, "b_next": due_at})
+            plans.append((alert.id, alert.escalation_level, due_at))
             continue
         target = policy.level(level).target  # type: ignore[union-attr]
         person_id, via = targets.resolve(target, alert.client_id, alert.site_id)
         following = policy.delay(level + 1, alert.severity)
-        moves.append({"b_id": alert.id, "b_level": alert.escalation_level, "b_to": person_id, "b_new_level": level,
-                      "b_next": now + timedelta(seconds=following) if following is not None else None})
-        person = targets.people.get(person_id) if person_id is not None else None
+        moves.append(_Move(alert, level, target, person_id, via,
+                           now + timedelta(seconds=following) if following is not None else None))
+    escalated = _write(RawSQL(session), plans, moves, now)
+    entries: list[audit.Entry] = []
+    messages: list[notify.Message] = []
+    done: list[dict[str, Any]] = []
+    for move in moves:
+        alert = move.alert
+        if alert.id not in escalated:
+            continue
+        person = targets.people.get(move.person_id) if move.person_id is not None else None
         username = person.username if person is not None else None
         summary.escalated += 1
         summary.unrouted += person is None
         entries.append(audit.Entry("ESCALATE", "alert", alert.id,
-                                   {"from": alert.status, "to": "ESCALATED", "level": level, "target": target,
-                                    "resolved_via": via, "escalated_to": username, "by": "escalation pass"},
-                                   alert.client_id, alert.site_id))
-        messages.append(notify.Message("ESCALATION", _payload(tenant.slug, alert, level, target, via, person, targets.units, now),
-                                       alert.id, alert.client_id, alert.site_id, person_id, alert.severity))
+                                   {"from": alert.status, "to": "ESCALATED", "level": move.level,
+                                    "target": move.target, "resolved_via": move.via, "escalated_to": username,
+                                    "by": "escalation pass"}, alert.client_id, alert.site_id))
+        messages.append(notify.Message(
+            "ESCALATION", _payload(tenant.slug, alert, move.level, move.target, move.via, person, targets.units, now),
+            alert.id, alert.client_id, alert.site_id, move.person_id, alert.severity))
         done.append({"tenant": tenant.slug, "alert_id": alert.id, "severity": alert.severity,
                      "type": alert.alert_type, "client": targets.units[alert.client_id].code,
                      "site": targets.units[alert.site_id].code if alert.site_id is not None else None,
-                     "from_level": alert.escalation_level, "to_level": level, "target": target,
-                     "resolved_via": via, "escalated_to": username, "at": clock.isoformat(now)})
-    if plans:
-        session.execute(update(ALERTS).where(ALERTS.c.id == bindparam("b_id"))
-                        .values(next_escalation_at=bindparam("b_next")), plans)
-    if moves:
-        # Guarded like every move: only an alert still unacknowledged at the level we read.
-        session.execute(update(ALERTS).where(ALERTS.c.id == bindparam("b_id"),
-                                             UNACKNOWLEDGED_SQL,
-                                             ALERTS.c.escalation_level == bindparam("b_level"))
-                        .values(status="ESCALATED", escalated_at=now, escalated_to=bindparam("b_to"),
-                                escalation_level=bindparam("b_new_level"), next_escalation_at=bindparam("b_next")),
-                        moves)
-        audit.record_many(session, _system(tenant.id, caller), entries)
-        summary.notifications += notify.queue(session, tenant.id, messages, channels, now)
+                     "from_level": alert.escalation_level, "to_level": move.level, "target": move.target,
+                     "resolved_via": move.via, "escalated_to": username, "at": clock.isoformat(now)})
+    audit.record_many(session, _system(tenant.id, caller), entries)
+    summary.notifications += notify.queue(session, tenant.id, messages, channels, now)
     return done
 
 

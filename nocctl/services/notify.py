@@ -25,13 +25,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
 from nocctl.errors import BadInput, NocError, NotFound, PermissionDenied
 from nocctl.models import BusinessUnit, Notification, Person, Tenant
+from nocctl.rawsql import RawSQL
 from nocctl.services import passlock
 from nocctl.services.rbac import Caller, authenticate, grant_remedy, visible
 from nocctl.services.workflow import Move, Outcome, apply, failed, has_capability
@@ -259,15 +260,18 @@ class Message:
 def queue(session: Session, tenant_id: int, messages: Iterable[Message], channels: Mapping[str, Channel],
           now: datetime) -> int:
     """Put one PENDING row per (message, channel whose severity filter accepts it) in the
-    outbox, inside the caller's transaction, with one set-based INSERT. Returns the rows queued."""
-    rows = [
-        {"tenant_id": tenant_id, "created_at": now, "kind": m.kind, "channel": channel.name, "alert_id": m.alert_id,
-         "client_id": m.client_id, "site_id": m.site_id, "recipient_id": m.recipient_id, "payload": m.payload,
-         "status": "PENDING", "attempts": 0, "next_attempt_at": now, "last_error": None, "sent_at": None}
-        for m in messages for channel in channels.values() if channel.accepts(m.severity)
-    ]
-    if rows:
-        session.execute(insert(Notification.__table__), rows)
+    outbox, inside the caller's transaction, with one executemany. Returns the rows queued."""
+    sql = RawSQL(session)
+    stamp = sql.ts(now)
+    rows = []
+    for m in messages:
+        payload = sql.json(m.payload)  # once, whatever the number of channels
+        rows += [(tenant_id, stamp, m.kind, channel.name, m.alert_id, m.client_id, m.site_id, m.recipient_id, payload,
+                  stamp) for channel in channels.values() if channel.accepts(m.severity)]
+    # Driver-form values on the raw connection: an escalation pass queues thousands at once.
+    sql.many("INSERT INTO notification (tenant_id, created_at, kind, channel, alert_id, client_id, site_id,"
+             " recipient_id, payload, status, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+             " 'PENDING', 0, ?)", rows)
     return len(rows)
 
 

@@ -28,7 +28,7 @@ from nocctl.models import AccessGrant, Alert, BusinessUnit
 from nocctl.services import audit, incidents, maintenance
 from nocctl.services.ingest import formats, reader
 from nocctl.services.ingest.formats import Record, RecordError
-from nocctl.services.ingest.rawsql import RawSQL
+from nocctl.rawsql import RawSQL
 from nocctl.services.ingest.reader import Document
 from nocctl.services.rbac import Caller, authenticate
 

@@ -1,4 +1,5 @@
-"""Set-based statements on the DBAPI connection of a Session, for the ingest hot path.
+"""Set-based statements on the DBAPI connection of a Session, for the hot paths (ingest, the
+escalation pass, audit rows).
 
 SQLAlchemy's per-parameter processing costs more than the database work when 100k records
 a second go through; here values are already in the driver's form and one statement
