@@ -1,5 +1,5 @@
-"""Locate the files that ship beside the code: the Alembic migrations and the report
-templates. In a checkout they sit at the top of the repository; in an installed wheel the
+"""Locate the files that ship beside the code: the Alembic migrations, the report
+templates and the examples (the demo's organisation). In a checkout they sit at the top of the repository; in an installed wheel the
 build maps them into `nocctl/_data/` (see pyproject.toml)."""
 from __future__ import annotations
 
@@ -21,3 +21,7 @@ def alembic_dir() -> Path:
 
 def templates_dir() -> Path:
     return _find("templates", "reports/templates")
+
+
+def examples_dir() -> Path:
+    return _find("examples", "examples")

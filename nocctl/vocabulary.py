@@ -68,3 +68,20 @@ AUDIT_ACTIONS = (
     "INCIDENT_CLOSE",
     "INCIDENT_ADD_ALERT",
 )
+
+# What each report counts, printed in the reports themselves (DESIGN §7).
+REPORT_DEFINITIONS = {
+    "mttr": "Mean time to resolve: over the alerts resolved in the window, time_to_resolve = resolved_at − "
+            "first_seen_at. Mean, p50 and p90 (continuous percentiles with linear interpolation, as "
+            "PostgreSQL's percentile_cont) and count; overall, by severity and by client.",
+    "mtta": "Mean time to acknowledge: over the alerts acknowledged in the window, time_to_ack = "
+            "acknowledged_at − first_seen_at. Mean, p50 and p90 (continuous percentiles with linear "
+            "interpolation) and count; overall, by severity and by client.",
+    "frequency": "Alerts first seen in the window, suppressed ones included, and their events (1 + duplicates, "
+                 "counted on the alert's first day); by type, by severity and per day in the report's time zone.",
+    "sla": "Incidents created in the window that have an SLA target: met = resolved (or closed) by the target; "
+           "breached = resolved after it, or still open past it when the report is made; pending = open and "
+           "not yet due. Compliance = met / (met + breached), none when both are 0.",
+    "noisy": "Sites by alerts first seen in the window (most first), with their events (1 + duplicates), the "
+             "alerts a maintenance window suppressed, and their share of all alerts in the report.",
+}

@@ -33,9 +33,8 @@ def test_wheel_carries_migrations_and_templates(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "nocctl/_data/alembic/env.py" in names
     assert any(n.startswith("nocctl/_data/alembic/versions/0001_") for n in names)
-    assert any(n.startswith("nocctl/_data/templates") for n in names) or not any(
-        (ROOT / "reports" / "templates").iterdir()
-    )
+    assert "nocctl/_data/templates/report.html" in names
+    assert "nocctl/_data/examples/org.json" in names  # the demo's organisation
     assert "nocctl/cli/__init__.py" in names
 
 
@@ -83,6 +82,11 @@ def test_installed_wheel_runs_from_outside_the_checkout(installed, tmp_path):
 
     tree = run("org", "tree")
     assert tree.returncode == 0 and "INITECH-HYD" in tree.stdout
+
+    # The demo needs the templates and the example organisation from the installed copy.
+    demo = run("--db", f"sqlite:///{tmp_path / 'demo.db'}", "demo", "--days", "2", "--html", str(tmp_path / "w.html"))
+    assert demo.returncode == 0, demo.stderr
+    assert "<svg" in (tmp_path / "w.html").read_text() and "Weekly" in demo.stdout
 
     module = subprocess.run([str(installed / "bin" / "python"), "-m", "nocctl", "--version"],
                             cwd=workdir, env=env, capture_output=True, text=True)

@@ -1,4 +1,4 @@
-"""escalation policies, notification outbox, alert next_escalation_at
+"""escalation policies, notification outbox, alert next_escalation_at, audit chain head index
 
 Revision ID: 0005
 Revises: 0004
@@ -63,6 +63,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_notification_tenant_due', ['tenant_id', 'next_attempt_at'], unique=False, sqlite_where=sa.text("status = 'PENDING'"), postgresql_where=sa.text("status = 'PENDING'"))
         batch_op.create_index('ix_notification_tenant_status_created', ['tenant_id', 'status', 'created_at'], unique=False)
 
+    op.create_index('ix_audit_log_tenant_id', 'audit_log', ['tenant_id', 'id'], unique=False)
     op.add_column('alert', sa.Column('next_escalation_at', sa.DateTime(timezone=True), nullable=True))
     # Alerts already waiting are looked at by the first escalation pass.
     op.execute("UPDATE alert SET next_escalation_at = COALESCE(escalated_at, first_seen_at)"
@@ -74,6 +75,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('ix_alert_tenant_escalation_due', table_name='alert')
+    op.drop_index('ix_audit_log_tenant_id', table_name='audit_log')
     # A plain DROP COLUMN (SQLite >= 3.35) keeps the alert table and its partial indexes as they are.
     op.execute("ALTER TABLE alert DROP COLUMN next_escalation_at")
 

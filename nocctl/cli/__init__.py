@@ -89,10 +89,11 @@ def cli(ctx: click.Context, db, tenant, as_user, verbose, quiet, log_format):
 
 
 def _register() -> None:
-    from nocctl.cli import (alert, audit, escalation, incident, ingest, maintenance, notify, oncall, org, prefs,
-                            setup, user)
+    from nocctl.cli import (alert, audit, demo, escalation, incident, ingest, maintenance, notify, oncall, org,
+                            prefs, report, setup, user)
 
-    for module in (setup, org, user, ingest, alert, audit, incident, maintenance, oncall, escalation, notify, prefs):
+    for module in (setup, org, user, ingest, alert, audit, incident, maintenance, oncall, escalation, notify, prefs,
+                   report, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

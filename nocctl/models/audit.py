@@ -16,6 +16,8 @@ class AuditLog(Base):
     __tablename__ = "audit_log"
     __table_args__ = (
         Index("ix_audit_log_tenant_at", "tenant_id", "at"),
+        # The head of a tenant's chain (the previous hash of the next row) in one step.
+        Index("ix_audit_log_tenant_id", "tenant_id", "id"),
         Index("ix_audit_log_tenant_target", "tenant_id", "target_type", "target_id"),
     )
 

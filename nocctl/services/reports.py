@@ -25,21 +25,6 @@ from nocctl.vocabulary import SEVERITIES, VIEW_CAPABILITIES
 
 KINDS = ("mttr", "mtta", "frequency", "sla", "noisy")
 EXPORT = "noc:export"
-DEFINITIONS = {
-    "mttr": "Mean time to resolve: over the alerts resolved in the window, time_to_resolve = resolved_at − "
-            "first_seen_at. Mean, p50 and p90 (continuous percentiles with linear interpolation, as "
-            "PostgreSQL's percentile_cont) and count; overall, by severity and by client.",
-    "mtta": "Mean time to acknowledge: over the alerts acknowledged in the window, time_to_ack = "
-            "acknowledged_at − first_seen_at. Mean, p50 and p90 (continuous percentiles with linear "
-            "interpolation) and count; overall, by severity and by client.",
-    "frequency": "Alerts first seen in the window, suppressed ones included, and their events (1 + duplicates, "
-                 "counted on the alert's first day); by type, by severity and per day in the report's time zone.",
-    "sla": "Incidents created in the window that have an SLA target: met = resolved (or closed) by the target; "
-           "breached = resolved after it, or still open past it when the report is made; pending = open and "
-           "not yet due. Compliance = met / (met + breached), none when both are 0.",
-    "noisy": "Sites by alerts first seen in the window (most first), with their events (1 + duplicates), the "
-             "alerts a maintenance window suppressed, and their share of all alerts in the report.",
-}
 
 
 # ---------------------------------------------------------------- scope
@@ -271,19 +256,32 @@ def noisy(session: Session, scope: Scope, top: int = 10) -> dict[str, Any]:
 
 def build(session: Session, caller: Caller, kinds: Sequence[str], since: datetime, until: datetime,
           tz: str | None = None, client_code: str | None = None, top: int = 10,
-          export: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The data of the report sections `kinds`, in one transaction. `export` (what is being
-    written where: report, format, file) means the report leaves the tool as a file: that
-    needs noc:export (over the client, or tenant-wide) and writes an EXPORT_DATA audit row."""
+          export: bool = False) -> dict[str, Any]:
+    """The data of the report sections `kinds`, in one read-only transaction. `export`: the
+    report will leave the tool as a file, which needs noc:export (over the client, or
+    tenant-wide) — checked before any aggregation; `record_export` then audits it."""
     with session.begin():
         scope = open_scope(session, caller, since, until, tz, client_code)
-        if export is not None:
+        if export:
             require(session, scope.actor, EXPORT, scope.client_id, what=f"client {client_code}")
-            audit.record(session, scope.actor, "EXPORT_DATA", "report", export.get("report"),
-                         {**export, **scope.window(), "client": client_code, "time_zone": scope.zone.key},
-                         scope.client_id)
         makers = {"mttr": mttr, "mtta": mtta, "frequency": frequency, "sla": sla,
                   "noisy": lambda s, sc: noisy(s, sc, top)}
         sections = {kind: makers[kind](session, scope) for kind in kinds}
         return {"window": scope.window(), "time_zone": scope.zone.key, "client": client_code,
                 "generated_at": clock.isoformat(scope.now), "sections": sections}
+
+
+def record_export(session: Session, caller: Caller, document: dict[str, Any], details: dict[str, Any]) -> None:
+    """The EXPORT_DATA audit row of a report written to a file (`details`: report, format,
+    file), in a short write transaction of its own: the aggregation before it only read,
+    so it never held SQLite's write lock against ingests."""
+    with session.begin():
+        actor = authenticate(session, caller)
+        client_id = None
+        if document["client"] is not None:
+            client_id = session.scalar(select(BusinessUnit.id).where(
+                BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.code == document["client"]))
+        require(session, actor, EXPORT, client_id, what=f"client {document['client']}")
+        audit.record(session, actor, "EXPORT_DATA", "report", details.get("report"),
+                     {**details, **document["window"], "client": document["client"],
+                      "time_zone": document["time_zone"]}, client_id)
