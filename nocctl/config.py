@@ -21,6 +21,18 @@ DEFAULTS: dict[str, Any] = {
     "correlation_window": "10m",
     "incident_min_severity": "CRITICAL",
     "sla": {"CRITICAL": "4h", "HIGH": "8h", "MEDIUM": "24h", "LOW": "72h"},
+    # The snapshot pass: its window, and the thresholds of the alerts it derives from feeds.
+    "snapshot": {
+        "window": "5m",
+        "device_offline_after": "15m",  # a device unseen this long is offline (unless its record says)
+        "attendance_grace": "15m",  # a shift started this long ago without a check-in is missing
+        "late_rate": 0.25,  # ATTENDANCE_ANOMALY when more of a site's check-ins are late
+        "late_min_shifts": 4,  # … among at least this many shifts
+        "sync_health_min": 80,  # SYNC_DEGRADED under this device sync health (0-100)
+    },
+    # Retention ages. Alerts and incidents are kept unless an archive age is set for them
+    # (`alerts`, `incidents`): they are then written to an archive file before deletion.
+    "retention": {"snapshots": "30d", "event_keys": "30d", "notifications": "30d", "rejects": "30d"},
 }
 
 # Keys whose values (and everything inside them) are secret. HTTP headers carry tokens.

@@ -28,6 +28,9 @@ RECURRENCES = ("NONE", "DAILY", "WEEKLY")
 # Escalation targets; the named ones fall through in this order when they resolve to nobody.
 ESCALATION_CHAIN = ("oncall", "site_in_charge", "client_owner")
 NOTIFICATION_STATUSES = ("PENDING", "SENT", "FAILED")
+
+# Operational feeds (`nocctl ingest --kind KIND`), kept in feed_record.
+FEED_KINDS = ("ticket", "work_order", "attendance", "device", "geofence", "security")
 NOTIFICATION_CHANNEL_TYPES = ("webhook", "command", "smtp")
 
 CAPABILITIES = (

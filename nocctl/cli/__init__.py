@@ -90,10 +90,10 @@ def cli(ctx: click.Context, db, tenant, as_user, verbose, quiet, log_format):
 
 def _register() -> None:
     from nocctl.cli import (alert, audit, demo, escalation, incident, ingest, maintenance, notify, oncall, org,
-                            prefs, report, setup, user)
+                            prefs, report, retention, setup, snapshot, status, user)
 
     for module in (setup, org, user, ingest, alert, audit, incident, maintenance, oncall, escalation, notify, prefs,
-                   report, demo):
+                   report, snapshot, status, retention, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

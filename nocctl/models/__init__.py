@@ -4,6 +4,7 @@ from nocctl.models.alert import Alert
 from nocctl.models.audit import AuditLog
 from nocctl.models.base import Base
 from nocctl.models.escalation import EscalationPolicy, Notification
+from nocctl.models.feed import FeedRecord
 from nocctl.models.incident import Incident, IncidentAlert
 from nocctl.models.ingest import IngestEvent, IngestReject
 from nocctl.models.maintenance import MaintenanceWindow
@@ -11,6 +12,7 @@ from nocctl.models.oncall import OncallMember, OncallOverride, OncallSchedule
 from nocctl.models.org import BusinessUnit
 from nocctl.models.person import AccessGrant, Person
 from nocctl.models.prefs import OperatorPref
+from nocctl.models.snapshot import Snapshot
 from nocctl.models.tenant import Tenant
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "Base",
     "BusinessUnit",
     "EscalationPolicy",
+    "FeedRecord",
     "Incident",
     "IncidentAlert",
     "IngestEvent",
@@ -31,5 +34,6 @@ __all__ = [
     "OncallSchedule",
     "OperatorPref",
     "Person",
+    "Snapshot",
     "Tenant",
 ]

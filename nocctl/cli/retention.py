@@ -1,0 +1,2 @@
+"""`nocctl retention run`: the retention pass."""
+COMMANDS = ()

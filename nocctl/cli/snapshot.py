@@ -1,0 +1,2 @@
+"""`nocctl snapshot …`: the metric snapshot pass and its snapshots."""
+COMMANDS = ()

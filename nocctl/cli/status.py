@@ -1,0 +1,2 @@
+"""`nocctl status`: the current picture from the latest snapshots."""
+COMMANDS = ()
