@@ -63,9 +63,16 @@ _NO_SCHEMA = "the database lacks tables of this nocctl (no schema yet, or an old
 _SCHEMA_REMEDY = "run `nocctl db upgrade` (`nocctl init` for a new database)"
 
 
+_DBAPI_CLASSES = ("OperationalError", "ProgrammingError", "DataError", "IntegrityError", "InterfaceError",
+                  "DisconnectionError", "TimeoutError")
+
+
 def from_database_error(exc: BaseException) -> NocError | None:
     """Map a driver/SQLAlchemy exception to a NocError, without importing SQLAlchemy."""
-    name = type(exc).__name__
+    # The DB-API class of the error (psycopg raises subclasses such as UndefinedColumn
+    # when the raw connection is used; SQLAlchemy wraps the rest under the same names).
+    lineage = [cls.__name__ for cls in type(exc).__mro__]
+    name = next((n for n in lineage if n in _DBAPI_CLASSES), lineage[0])
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc) else name
     lowered = text.lower()
     if ("no such column" in lowered or "has no column named" in lowered
