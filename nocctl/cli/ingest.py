@@ -1,4 +1,6 @@
-"""`nocctl ingest`: alerts in, from files or stdin, in any of the supported formats."""
+"""`nocctl ingest`: alerts in, from files or stdin, in any of the supported formats; with
+`--kind`, the records of an operational feed (tickets, work orders, attendance, devices,
+geofence and security events) through the same machinery."""
 from __future__ import annotations
 
 import json
@@ -8,8 +10,10 @@ import time
 import click
 
 from nocctl.cli.common import App, emit_rows, listing_options, note, pass_app
+from nocctl.vocabulary import FEED_KINDS
 
 FORMATS = ("auto", "native", "alertmanager", "pagerduty")
+KINDS = ("alert", *FEED_KINDS)
 
 
 def auto_incidents(app: App):
@@ -78,8 +82,10 @@ class IngestGroup(click.Group):
 
 @click.group(cls=IngestGroup, invoke_without_command=True)
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--kind", type=click.Choice(KINDS, case_sensitive=False), default="alert", show_default=True,
+              help="What the records are: alerts, or the records of an operational feed.")
 @click.option("--format", "input_format", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="Input format; auto detects it per document.")
+              help="Input format of alerts; auto detects it per document.")
 @click.option("--client", metavar="CODE", help="Client for records that name neither client nor site.")
 @click.option("--site", metavar="CODE", help="Site for records that name neither client nor site.")
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, writable=True),
@@ -90,8 +96,9 @@ class IngestGroup(click.Group):
 @click.option("--dry-run", is_flag=True, help="Process everything, report the counts, commit nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.pass_context
-def ingest(ctx, files, input_format, client, site, rejects_path, strict, batch_size, dry_run, as_json):
-    """Ingest alerts from FILES (NDJSON, a JSON array or JSON documents; `-` or none: stdin).
+def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, batch_size, dry_run, as_json):
+    """Ingest alerts, or with --kind feed records, from FILES (NDJSON, a JSON array or JSON
+    documents; `-` or none: stdin).
 
     \b
     Formats: native records, Alertmanager webhook payloads and /api/v2/alerts arrays,
@@ -101,10 +108,17 @@ def ingest(ctx, files, input_format, client, site, rejects_path, strict, batch_s
     "source", "event_id"}.
 
     Duplicates of an active alert are merged; events seen before (same event_id, or same
-    occurred_at) are counted as replayed and change nothing. Bad records are reported on
-    stderr, kept in the dead-letter table (`nocctl ingest rejects list`) and never stop the
-    good ones. Exit 0: all accepted; 65: some rejected (the rest committed); 75: database
-    unavailable or locked (safe to retry).
+    occurred_at) are counted as replayed and change nothing.
+
+    \b
+    --kind ticket|work_order|attendance|device|geofence|security: feed records, each with
+    "id", "updated_at" and "site" or "client" plus the fields of its kind (see the README),
+    upserted by (kind, id); the newest updated_at wins, so feeds replay in any order.
+    Summary: received, inserted, updated, unchanged, rejected.
+
+    Bad records are reported on stderr, kept in the dead-letter table (`nocctl ingest
+    rejects list`) and never stop the good ones. Exit 0: all accepted; 65: some rejected
+    (the rest committed); 75: database unavailable or locked (safe to retry).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -113,9 +127,20 @@ def ingest(ctx, files, input_format, client, site, rejects_path, strict, batch_s
     from nocctl.services.ingest.pipeline import Ingest, Options
     from nocctl.services.ingest.reader import read_documents
 
-    options = Options(input_format, client, site, batch_size, dry_run, strict,
-                      clock.parse_duration(app.settings.get("correlation_window"), "correlation_window"),
-                      incidents=auto_incidents(app))
+    kind = kind.lower()
+    if kind == "alert":
+        options = Options(input_format, client, site, batch_size, dry_run, strict,
+                          clock.parse_duration(app.settings.get("correlation_window"), "correlation_window"),
+                          incidents=auto_incidents(app))
+        runner = Ingest
+    else:
+        if input_format != "auto":
+            raise click.UsageError(f"--format {input_format} applies to alerts, not to --kind {kind}", ctx=ctx)
+        from nocctl.services.ingest.feeds import FeedIngest
+
+        options = Options(client=client, site=site, batch_size=batch_size, dry_run=dry_run, strict=strict,
+                          kind=kind)
+        runner = FeedIngest
     rejects_file = open(rejects_path, "a", encoding="utf-8") if rejects_path else None
     progress = _Progress(sys.stderr.isatty() and app.verbosity >= 0)
 
@@ -126,7 +151,7 @@ def ingest(ctx, files, input_format, client, site, rejects_path, strict, batch_s
             rejects_file.write(reject.raw.replace("\n", " ") + "\n")
 
     started = time.monotonic()
-    run = Ingest(lambda: app.session(write=True), app.caller(), options, on_reject, progress)
+    run = runner(lambda: app.session(write=True), app.caller(), options, on_reject, progress)
     try:
         summary = run.run(doc for name, lines in _sources(files) for doc in read_documents(lines, name))
     finally:
@@ -137,10 +162,12 @@ def ingest(ctx, files, input_format, client, site, rejects_path, strict, batch_s
     counts = summary.as_dict()
     if as_json:
         click.echo(json.dumps(counts))
-    log.get().info("ingest summary", **counts, unmatched=summary.unmatched, dry_run=dry_run, strict=strict,
+    unmatched = getattr(summary, "unmatched", 0)  # feeds have no acknowledge/resolve events
+    extra = {"unmatched": unmatched} if kind == "alert" else {}
+    log.get().info("ingest summary", kind=kind, **counts, **extra, dry_run=dry_run, strict=strict,
                    seconds=round(elapsed, 3), records_per_second=round(summary.received / max(elapsed, 1e-9)))
-    if summary.unmatched:
-        note(f"nocctl: {summary.unmatched} acknowledge/resolve event(s) matched no alert in a state they apply to")
+    if unmatched:
+        note(f"nocctl: {unmatched} acknowledge/resolve event(s) matched no alert in a state they apply to")
     if strict and summary.rejected:
         note("nocctl: --strict: nothing was committed")
     if summary.rejected:

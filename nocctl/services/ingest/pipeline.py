@@ -30,7 +30,7 @@ from nocctl.services.ingest import formats, reader
 from nocctl.services.ingest.formats import Record, RecordError
 from nocctl.rawsql import RawSQL
 from nocctl.services.ingest.reader import Document
-from nocctl.services.rbac import Caller, authenticate
+from nocctl.services.rbac import Actor, Caller, authenticate, tenant_id
 
 ALERTS = Alert.__table__
 ACTIVE = text("status <> 'RESOLVED'")
@@ -48,6 +48,8 @@ class Options:
     correlation_window: int = 600  # seconds
     keep_rejects: bool = True  # write bad records to the dead-letter table
     incidents: incidents.AutoIncidents | None = None  # None: open no incidents automatically
+    system: bool = False  # act as the system (a cron pass): no person, tenant-wide, audited with login and host
+    kind: str = "alert"  # or a feed kind (vocabulary.FEED_KINDS): see feeds.FeedIngest
 
 
 @dataclass
@@ -95,10 +97,11 @@ class _Trigger:
     all_suppressed: bool = True
 
 
-def forked(batches: Iterator[list], batch_size: int) -> Iterator[list]:
+def forked(batches: Iterator[list], batch_size: int, make: Callable[[tuple], tuple] = Record._make) -> Iterator[list]:
     """The batches, the first parsed here and, when more input follows, the rest parsed by a
     forked child process: reading, JSON parsing and normalising then run on the other core
-    while this one writes to the database. One alert from a script never forks."""
+    while this one writes to the database. One alert from a script never forks. Records
+    travel as plain tuples; `make` turns one back into its record type."""
     first = next(batches, None)
     if first is None:
         return
@@ -122,7 +125,7 @@ def forked(batches: Iterator[list], batch_size: int) -> Iterator[list]:
             payload = pickle.loads(data)
             if isinstance(payload, BaseException):
                 raise payload
-            yield [(RecordError(record) if type(record) is str else Record._make(record), source, line, raw)
+            yield [(RecordError(record) if type(record) is str else make(record), source, line, raw)
                    for record, source, line, raw in payload]
     finally:
         receiver.close()
@@ -171,7 +174,14 @@ def _event_key(dedup_key: str, record: Record, occurred_at: datetime) -> bytes |
 
 class Ingest:
     """One ingest run. `session_factory` makes write sessions; `on_reject` is told of
-    every bad record at once (stderr, the rejects file); `on_batch` after each batch."""
+    every bad record at once (stderr, the rejects file); `on_batch` after each batch.
+
+    The driving (batches, the reader process, transactions for --strict and --dry-run),
+    the placing of records on clients and sites within the ingesting person's scope and the
+    dead letters are shared with the operational feeds (`feeds.FeedIngest` overrides the
+    parsing, `_prepare` and `_process`)."""
+
+    record_type: type = Record  # what the parser yields for a good record (a NamedTuple)
 
     def __init__(self, session_factory: Callable[[], Session], caller: Caller, options: Options,
                  on_reject: Callable[[Reject], None] = lambda r: None,
@@ -196,7 +206,7 @@ class Ingest:
         try:
             if outer is not None and not outer.in_transaction():
                 outer.begin()
-            for batch in forked(self._batches(documents), self.options.batch_size):
+            for batch in forked(self._batches(documents), self.options.batch_size, self.record_type._make):
                 self._flush(batch, outer)
             if not self.started:  # empty input: still say whether this person may ingest
                 if outer is not None:
@@ -220,12 +230,13 @@ class Ingest:
         the JSON item when one document held several records."""
         batch: list[tuple[Record | RecordError, str, int, object]] = []
         size = self.options.batch_size
+        parse, how = self._parser()
         for document in documents:
             if document.error is not None:
                 batch.append((RecordError(document.error), document.source, document.line, document.text))
             else:
                 whole = document.value
-                for item, record in formats.records_with_items(whole, self.options.input_format):
+                for item, record in parse(whole, how):
                     batch.append((record, document.source, document.line, document.text if item is whole else item))
             if len(batch) >= size:
                 yield batch
@@ -233,14 +244,28 @@ class Ingest:
         if batch:
             yield batch
 
+    def _parser(self) -> tuple[Callable[[object, str], Iterator[tuple[object, object]]], str]:
+        """(function, its second argument) that yields (item, record or RecordError) for one
+        JSON document."""
+        return formats.records_with_items, self.options.input_format
+
     def _start(self, session: Session) -> None:
-        """Who ingests, where they may, and the maintenance windows: read once, inside the
+        """Who ingests, where they may, and what else the run needs: read once, inside the
         first batch's transaction (one alert from a script costs one transaction)."""
-        self.actor = authenticate(session, self.caller)
-        self._load_scope(session)
-        self.rules = maintenance.Rulebook(maintenance.load_rules(session, self.actor.tenant_id))
+        if self.options.system:
+            self.actor = Actor(tenant_id(session, self.caller.tenant), None, "system",  # type: ignore[arg-type]
+                               self.caller.os_user, self.caller.host)
+            self.tenant_wide, self.allowed_units = True, set()
+        else:
+            self.actor = authenticate(session, self.caller)
+            self._load_scope(session)
+        self._prepare(session)
         self.dialect = session.get_bind().dialect.name
         self.started = True
+
+    def _prepare(self, session: Session) -> None:
+        """The maintenance windows (suppression)."""
+        self.rules = maintenance.Rulebook(maintenance.load_rules(session, self.actor.tenant_id))
 
     def _flush(self, batch, outer: Session | None) -> None:
         if outer is not None:
@@ -269,21 +294,17 @@ class Ingest:
         rejects: list[Reject] = []
         events: list[Event] = []
         self._load_units(session, batch)
-
-        def reject(source, line, reason, raw) -> None:
-            found = Reject(source, line, reason, reader.raw_text(raw))
-            rejects.append(found)
-            self.on_reject(found)
+        reject = self._reject
 
         for record, source, line, item in batch:
             self.summary.received += 1
             if isinstance(record, RecordError):
-                reject(source, line, str(record), item)
+                reject(rejects, source, line, str(record), item)
                 continue
             try:
                 events.append(self._event(record, now))
             except RecordError as exc:
-                reject(source, line, str(exc), item)
+                reject(rejects, source, line, str(exc), item)
         self.summary.rejected += len(rejects)
 
         sql = RawSQL(session)
@@ -305,8 +326,20 @@ class Ingest:
 
         if audit_entries:
             audit.record_many(session, self.actor, audit_entries)
+        self._keep_rejects(sql, rejects, now)
+
+    def _reject(self, rejects: list[Reject], source: str, line: int | None, reason: str, raw: object) -> None:
+        """Note one bad record: told at once (stderr, the rejects file), kept for the batch."""
+        found = Reject(source, line, reason, reader.raw_text(raw))
+        rejects.append(found)
+        self.on_reject(found)
+
+    def _keep_rejects(self, sql: RawSQL, rejects: list[Reject], now: datetime) -> None:
+        """The batch's bad records into the dead-letter table, with what `ingest rejects
+        retry` needs to re-process them: the input format (a feed's kind) and the defaults."""
         if rejects and self.options.keep_rejects and not (self.options.strict or self.options.dry_run):
-            tid, fmt = self.actor.tenant_id, self.options.input_format
+            kind = self.options.kind
+            tid, fmt = self.actor.tenant_id, self.options.input_format if kind == "alert" else kind
             defaults = sql.json({"client": self.options.client, "site": self.options.site})
             sql.insert(
                 "INSERT INTO ingest_reject (tenant_id, received_at, source, line, reason, raw, raw_hash, input_format,"
@@ -319,9 +352,10 @@ class Ingest:
             )
 
     def _load_units(self, session: Session, batch) -> None:
+        """The clients and sites the batch names (records carry `client` and `site` codes)."""
         wanted = {self.options.client, self.options.site}
         for record, *_ in batch:
-            if isinstance(record, Record):
+            if not isinstance(record, RecordError):
                 wanted.add(record.client)
                 wanted.add(record.site)
         missing = [code for code in wanted if code is not None and code not in self.units]
@@ -337,8 +371,25 @@ class Ingest:
                 self.units[code] = (unit_id, kind, client_id)
 
     def _event(self, record: Record, now: datetime) -> Event:
-        site_code = record.site or (self.options.site if record.client is None else None)
-        client_code = record.client or (self.options.client if record.site is None else None)
+        placed = self._place(record.site, record.client)
+        if placed is None:
+            if record.action != "trigger" and record.dedup_key:
+                # Acknowledge/resolve by key alone: the alert says where it is (scope checked then).
+                return Event(record, None, None, record.dedup_key, record.occurred_at or now,
+                             _event_key(record.dedup_key, record, record.occurred_at or now))
+            raise RecordError("no client or site: give one in the record, or --client/--site")
+        client_id, site_id, unit_code = placed
+        dedup_key = record.dedup_key or default_dedup_key(record.alert_type, unit_code, record.entity_type,
+                                                          record.entity_id)
+        occurred_at = record.occurred_at or now
+        return Event(record, client_id, site_id, dedup_key, occurred_at, _event_key(dedup_key, record, occurred_at))
+
+    def _place(self, site_of_record: str | None, client_of_record: str | None) -> tuple[int, int | None, str] | None:
+        """(client id, site id or None, code of the unit) for a record's site and client codes
+        (--site/--client when it names neither); None when there is neither. Unknown codes, a
+        site of another client and a unit outside the person's noc:ingest scope are errors."""
+        site_code = site_of_record or (self.options.site if client_of_record is None else None)
+        client_code = client_of_record or (self.options.client if site_of_record is None else None)
         if site_code:
             site = self.units.get(site_code)
             if site is None or site[1] != "SITE":
@@ -356,18 +407,11 @@ class Ingest:
             if client is None or client[1] != "CLIENT":
                 raise RecordError(f"unknown client {client_code!r}")
             site_id, client_id, unit_code = None, client[0], client_code
-        elif record.action != "trigger" and record.dedup_key:
-            # Acknowledge/resolve by key alone: the alert says where it is (scope checked then).
-            return Event(record, None, None, record.dedup_key, record.occurred_at or now,
-                         _event_key(record.dedup_key, record, record.occurred_at or now))
         else:
-            raise RecordError("no client or site: give one in the record, or --client/--site")
+            return None
         if not self.tenant_wide and client_id not in self.allowed_units and site_id not in self.allowed_units:
             raise RecordError(f"{self.actor.username!r} lacks noc:ingest for {unit_code!r}")
-        dedup_key = record.dedup_key or default_dedup_key(record.alert_type, unit_code, record.entity_type,
-                                                          record.entity_id)
-        occurred_at = record.occurred_at or now
-        return Event(record, client_id, site_id, dedup_key, occurred_at, _event_key(dedup_key, record, occurred_at))
+        return client_id, site_id, unit_code
 
     def _drop_replayed(self, sql: RawSQL, events: list[Event], now: datetime) -> list[Event]:
         """Record the batch's event keys; events whose key was already there are replays.

@@ -12,8 +12,9 @@ from nocctl.models import IngestReject
 from nocctl.services.ingest.pipeline import Ingest, Options, Reject
 from nocctl.services.ingest.reader import read_documents
 from nocctl.services.rbac import Caller, authenticate, require
+from nocctl.vocabulary import FEED_KINDS
 
-COLUMNS = ("id", "received_at", "source", "line", "reason", "status", "attempts")
+COLUMNS = ("id", "received_at", "source", "line", "input_format", "reason", "status", "attempts")
 
 
 def list_rejects(session: Session, caller: Caller, include_retried: bool = False, limit: int = 100) -> list[dict]:
@@ -24,15 +25,17 @@ def list_rejects(session: Session, caller: Caller, include_retried: bool = False
         if not include_retried:
             query = query.where(IngestReject.status == "PENDING")
         rows = session.scalars(query.order_by(IngestReject.id.desc()).limit(limit))
-        return [{"id": r.id, "received_at": r.received_at, "source": r.source, "line": r.line, "reason": r.reason,
-                 "status": r.status, "attempts": r.attempts, "raw": r.raw} for r in rows]
+        return [{"id": r.id, "received_at": r.received_at, "source": r.source, "line": r.line,
+                 "input_format": r.input_format, "reason": r.reason, "status": r.status, "attempts": r.attempts,
+                 "raw": r.raw} for r in rows]
 
 
 def retry(session_factory: Callable[[], Session], caller: Caller, ids: Sequence[int] = (),
           correlation_window: int = 600, auto_incidents=None,
           on_reject: Callable[[Reject], None] = lambda r: None) -> dict[str, int]:
     """Re-ingest pending rejects in one transaction: those that go through become RETRIED,
-    the others stay PENDING with their new reason and one more attempt."""
+    the others stay PENDING with their new reason and one more attempt. A reject's
+    `input_format` is an alert format, or a feed kind (re-processed as that kind)."""
     with session_factory() as session, session.begin():
         actor = authenticate(session, caller)
         require(session, actor, "noc:ingest")
@@ -50,10 +53,16 @@ def retry(session_factory: Callable[[], Session], caller: Caller, ids: Sequence[
                 failed[int(reject.source.split("#", 1)[1])] = reject.reason
                 on_reject(reject)
 
-            options = Options(fmt, client, site, correlation_window=correlation_window, keep_rejects=False,
-                              incidents=auto_incidents)
             documents = (doc for row in rows
                          for doc in read_documents(row.raw.encode().splitlines(keepends=True), f"reject#{row.id}"))
+            if fmt in FEED_KINDS:
+                from nocctl.services.ingest.feeds import FeedIngest
+
+                options = Options(client=client, site=site, keep_rejects=False, kind=fmt)
+                FeedIngest(session_factory, caller, options, record_failure).run(documents, session=session)
+                continue
+            options = Options(fmt, client, site, correlation_window=correlation_window, keep_rejects=False,
+                              incidents=auto_incidents)
             Ingest(session_factory, caller, options, record_failure).run(documents, session=session)
         now = clock.now()
         for row in pending:

@@ -1,0 +1,515 @@
+"""The metric snapshot pass (`nocctl snapshot run`, DESIGN §3 Metric snapshot, §6) and the
+snapshots it keeps (`nocctl snapshot list/show`).
+
+The window ends at `--now` aligned down to the window size on the epoch (5m: 12:07:30 →
+end 12:05, window [12:00, 12:05)); `now` exactly on a boundary ends the window there. For
+every tenant the pass writes one snapshot per client and one per site for that window,
+computed with set-based SQL: one GROUP BY (client, site) query per feed kind and one over
+the alerts; a site's row is its group, a client's row adds up its sites' groups and its
+client-level records (those without a site). Feed rows never travel to Python, only the
+per-unit groups. Units without any record get a row of zeros, so "nothing open" is visible.
+
+Metrics (a JSON object, snake_case keys, always all present). `end`/`start` are the
+window's end and start; the feeds are counted as they stand when the pass runs:
+
+- `tickets_open`: tickets whose status is not RESOLVED or CLOSED, opened before `end` (or
+  with no opened_at). `tickets_overdue`: open, `due_at < end`. `tickets_escalated`: open and
+  flagged escalated. `tickets_by_priority` {P1, P2, P3, P4, other}: open tickets by priority.
+- `work_orders_pending`: work orders whose status is not COMPLETED or CANCELLED.
+  `work_orders_overdue`: pending, `due_at < end`. `work_orders_by_status` {STATUS: count}:
+  the pending ones by status (the mix of the open workload).
+- Attendance, over the shifts *expected* in the window — started before `end` and not
+  ended by `start` (`shift_start < end` and `shift_end > start` or no shift_end):
+  `attendance_expected`; `attendance_present`: checked in before `end`; `attendance_late`:
+  present, checked in more than the grace (`snapshot.attendance_grace`, 15m) after
+  shift_start; `attendance_missing`: not checked in before `end` although the grace has
+  passed (`shift_start + grace <= end`). `attendance_by_group` {people group: {expected,
+  present, late, missing}} (records without a group under "unassigned").
+- `devices_total`: device records. `devices_offline`: status OFFLINE, or last seen more than
+  its `offline_after` (else `snapshot.device_offline_after`, 15m) before `end`
+  (`last_seen_at + threshold < end`; never seen and not OFFLINE: not offline).
+  `sync_health_score`: the mean sync_health of the unit's devices that report one, rounded
+  to 2 places; null when none does. `sync_health_devices`: how many report one (the
+  score's weight when scores are combined).
+- `geofence_events`, `security_anomalies`: geofence / security events with
+  `start <= occurred_at < end`.
+- `alerts_open`, `alerts_open_by_severity` {CRITICAL, HIGH, MEDIUM, LOW, INFO}: alerts first
+  seen before `end` that are active (not RESOLVED) or were resolved at or after `end` —
+  except SUPPRESSED ones (held by a maintenance window, not the NOC's workload), counted in
+  `alerts_suppressed`.
+
+Dimensions on the row: client, site, city, state, officer in charge (a site's
+site-in-charge, a client's owner: their username as it was), and `in_maintenance`: a
+maintenance window (suppress-all or any alert type) of the unit — a site's own, its
+client's or the tenant's; a client's own or the tenant's — covers the window end.
+
+A snapshot is written once: `INSERT … ON CONFLICT (tenant, unit, window end) DO NOTHING`,
+so re-running a window changes nothing, even if the feeds changed meanwhile (a snapshot is
+what the pass saw then). After the snapshots the pass raises and resolves the derived alerts
+(`services/derived.py`), in the same transaction per tenant; a dry run rolls it all back."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import bindparam, or_, select, text, true
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, aliased
+
+from nocctl import clock
+from nocctl.errors import BadInput, NotFound, PermissionDenied
+from nocctl.models import AccessGrant, BusinessUnit, Person, Snapshot, Tenant
+from nocctl.models.base import UTCDateTime
+from nocctl.rawsql import RawSQL
+from nocctl.services import maintenance, passlock
+from nocctl.services.rbac import Actor, Caller, authenticate
+from nocctl.vocabulary import SEVERITIES, VIEW_CAPABILITIES
+
+UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PRIORITIES = ("P1", "P2", "P3", "P4")
+NO_GROUP = "unassigned"
+ACTIVE_ALERT_STATUSES = ("NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED")
+
+LIST_COLUMNS = ("id", "scope", "client", "site", "window_start", "window_end", "city", "state", "officer_in_charge",
+                "in_maintenance", "metrics", "created_at")
+HEADLINE = ("tickets_open", "tickets_overdue", "work_orders_overdue", "attendance_missing", "devices_offline",
+            "sync_health_score", "alerts_open")
+TABLE_COLUMNS = ("id", "window_end", "scope", "client", "site", "state", "city", "officer_in_charge",
+                 "in_maintenance", *HEADLINE)
+
+
+# ---------------------------------------------------------------- settings and window
+
+@dataclass(frozen=True)
+class Config:
+    """The `[snapshot]` settings, parsed (durations in seconds)."""
+
+    window: int = 300
+    device_offline_after: int = 900
+    attendance_grace: int = 900
+    late_rate: float = 0.25
+    late_min_shifts: int = 4
+    sync_health_min: float = 80.0
+
+    @classmethod
+    def of(cls, settings: dict[str, Any], window: str | None = None) -> "Config":
+        """From `settings.get("snapshot")`; `window` (the --window option) wins over the file."""
+        def number(key: str, kind: type, low: float, high: float | None = None):
+            value = settings.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or \
+                    (high is not None and value > high):
+                bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+                raise BadInput(f"snapshot.{key} in the config must be a number {bound}, not {value!r}")
+            return kind(value)
+
+        return cls(
+            window=clock.parse_duration(window or settings.get("window"), "--window" if window else "snapshot.window"),
+            device_offline_after=clock.parse_duration(settings.get("device_offline_after"),
+                                                      "snapshot.device_offline_after"),
+            attendance_grace=clock.parse_duration(settings.get("attendance_grace"), "snapshot.attendance_grace"),
+            late_rate=number("late_rate", float, 0, 1),
+            late_min_shifts=number("late_min_shifts", int, 1),
+            sync_health_min=number("sync_health_min", float, 0, 100),
+        )
+
+
+def align(now: datetime, window: int) -> tuple[datetime, datetime]:
+    """[start, end) of the window ending at `now` aligned down to `window` seconds on the epoch."""
+    size = timedelta(seconds=window)
+    end = EPOCH + ((now - EPOCH) // size) * size
+    return end - size, end
+
+
+# ---------------------------------------------------------------- shared SQL definitions
+# (the metrics count them, the derived alerts are raised from them: one definition each)
+
+def plus_seconds(dialect: str, column: str, seconds: str) -> str:
+    """SQL: the instant `column` plus `seconds` (an SQL integer expression). SQLite keeps
+    instants as fixed-width text (`YYYY-MM-DD HH:MM:SS.ffffff`): whole seconds are added to
+    the part before the fraction, which is kept, so the result compares exactly."""
+    if dialect == "postgresql":
+        return f"({column} + ({seconds}) * interval '1 second')"
+    return (f"(strftime('%Y-%m-%d %H:%M:%S', substr({column}, 1, 19), '+' || ({seconds}) || ' seconds')"
+            f" || substr({column}, 20))")
+
+
+OPEN_TICKET = ("kind = 'ticket' AND upper(coalesce(status, '')) NOT IN ('RESOLVED', 'CLOSED')"
+               " AND (opened_at IS NULL OR opened_at < :end)")
+PENDING_WORK_ORDER = "kind = 'work_order' AND upper(coalesce(status, '')) NOT IN ('COMPLETED', 'CANCELLED')"
+EXPECTED_SHIFT = "kind = 'attendance' AND shift_start < :end AND (shift_end IS NULL OR shift_end > :start)"
+PRESENT = "checked_in_at < :end"
+MISSING = "(checked_in_at IS NULL OR checked_in_at >= :end) AND shift_start <= :grace_cut"
+
+
+def late(dialect: str) -> str:
+    return f"checked_in_at < :end AND checked_in_at > {plus_seconds(dialect, 'shift_start', ':grace')}"
+
+
+def device_offline(dialect: str) -> str:
+    return (f"(upper(coalesce(status, '')) = 'OFFLINE'"
+            f" OR {plus_seconds(dialect, 'last_seen_at', 'coalesce(offline_after, :offline_after)')} < :end)")
+
+
+def params(tenant_id: int, start: datetime, end: datetime, config: Config) -> dict[str, Any]:
+    return {"tid": tenant_id, "start": start, "end": end, "grace": config.attendance_grace,
+            "grace_cut": end - timedelta(seconds=config.attendance_grace),
+            "offline_after": config.device_offline_after, "sync_min": config.sync_health_min}
+
+
+def query(sql: str, **columns: Any):
+    """A text query whose instant parameters (and the given result columns) are typed, so
+    both backends bind and return aware UTC datetimes."""
+    stmt = text(sql).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in ("start", "end", "grace_cut")
+                                  if f":{name}" in sql))
+    return stmt.columns(**columns) if columns else stmt
+
+
+# ---------------------------------------------------------------- units
+
+@dataclass(frozen=True)
+class Unit:
+    id: int
+    kind: str  # CLIENT | SITE
+    code: str
+    client_id: int
+    city: str | None
+    state: str | None
+    officer: str | None  # a site's in-charge, a client's owner (username)
+
+
+def load_units(session: Session, tenant_id: int) -> dict[int, Unit]:
+    in_charge, owner = aliased(Person), aliased(Person)
+    rows = session.execute(
+        select(BusinessUnit.id, BusinessUnit.kind, BusinessUnit.code, BusinessUnit.client_id, BusinessUnit.city,
+               BusinessUnit.state, in_charge.username.label("in_charge"), owner.username.label("owner"))
+        .outerjoin(in_charge, in_charge.id == BusinessUnit.site_in_charge_id)
+        .outerjoin(owner, owner.id == BusinessUnit.owner_id)
+        .where(BusinessUnit.tenant_id == tenant_id).order_by(BusinessUnit.id))
+    units = {}
+    for r in rows:
+        client_id = r.id if r.kind == "CLIENT" else r.client_id
+        units[r.id] = Unit(r.id, r.kind, r.code, client_id, r.city, r.state,
+                           r.in_charge if r.kind == "SITE" else r.owner)
+    return units
+
+
+# ---------------------------------------------------------------- metrics
+
+def blank() -> dict[str, Any]:
+    return {
+        "tickets_open": 0, "tickets_overdue": 0, "tickets_escalated": 0,
+        "tickets_by_priority": {p: 0 for p in (*PRIORITIES, "other")},
+        "work_orders_pending": 0, "work_orders_overdue": 0, "work_orders_by_status": {},
+        "attendance_expected": 0, "attendance_present": 0, "attendance_late": 0, "attendance_missing": 0,
+        "attendance_by_group": {},
+        "devices_total": 0, "devices_offline": 0, "sync_health_score": None, "sync_health_devices": 0,
+        "geofence_events": 0, "security_anomalies": 0,
+        "alerts_open": 0, "alerts_open_by_severity": {s: 0 for s in SEVERITIES}, "alerts_suppressed": 0,
+    }
+
+
+@dataclass
+class _Tally:
+    metrics: dict[str, Any] = field(default_factory=blank)
+    health_sum: float = 0.0
+    health_count: int = 0
+
+
+def compute(session: Session, tenant_id: int, units: dict[int, Unit], start: datetime, end: datetime,
+            config: Config) -> dict[int, dict[str, Any]]:
+    """The metrics of every client and site of the tenant for the window, by unit id."""
+    dialect = session.get_bind().dialect.name
+    bind = params(tenant_id, start, end, config)
+    tallies = {unit_id: _Tally() for unit_id in units}
+
+    def targets(client_id: int, site_id: int | None) -> list[_Tally]:
+        """The rows a (client, site) group adds to: its site's and its client's."""
+        if site_id is not None:
+            site = units.get(site_id)
+            if site is None or site.kind != "SITE":
+                return []
+            return [tallies[site_id], tallies[site.client_id]]
+        return [tallies[client_id]] if client_id in tallies else []
+
+    def rows(sql: str):
+        return session.execute(query(f"{sql}"), bind)
+
+    where = "FROM feed_record WHERE tenant_id = :tid AND "
+    for r in rows(f"SELECT client_id, site_id, CASE WHEN upper(priority) IN ('P1', 'P2', 'P3', 'P4')"
+                  f" THEN upper(priority) ELSE 'other' END AS prio, count(*) AS n,"
+                  f" sum(CASE WHEN due_at < :end THEN 1 ELSE 0 END) AS overdue,"
+                  f" sum(CASE WHEN escalated THEN 1 ELSE 0 END) AS escalated"
+                  f" {where}{OPEN_TICKET} GROUP BY client_id, site_id, prio"):
+        for t in targets(r.client_id, r.site_id):
+            m = t.metrics
+            m["tickets_open"] += r.n
+            m["tickets_overdue"] += int(r.overdue)
+            m["tickets_escalated"] += int(r.escalated)
+            m["tickets_by_priority"][r.prio] += r.n
+    for r in rows(f"SELECT client_id, site_id, upper(coalesce(status, 'UNKNOWN')) AS st, count(*) AS n,"
+                  f" sum(CASE WHEN due_at < :end THEN 1 ELSE 0 END) AS overdue"
+                  f" {where}{PENDING_WORK_ORDER} GROUP BY client_id, site_id, st"):
+        for t in targets(r.client_id, r.site_id):
+            m = t.metrics
+            m["work_orders_pending"] += r.n
+            m["work_orders_overdue"] += int(r.overdue)
+            m["work_orders_by_status"][r.st] = m["work_orders_by_status"].get(r.st, 0) + r.n
+    for r in rows(f"SELECT client_id, site_id, coalesce(people_group, '{NO_GROUP}') AS grp, count(*) AS n,"
+                  f" sum(CASE WHEN {PRESENT} THEN 1 ELSE 0 END) AS present,"
+                  f" sum(CASE WHEN {late(dialect)} THEN 1 ELSE 0 END) AS late,"
+                  f" sum(CASE WHEN {MISSING} THEN 1 ELSE 0 END) AS missing"
+                  f" {where}{EXPECTED_SHIFT} GROUP BY client_id, site_id, grp"):
+        counts = {"expected": r.n, "present": int(r.present), "late": int(r.late), "missing": int(r.missing)}
+        for t in targets(r.client_id, r.site_id):
+            m = t.metrics
+            group = m["attendance_by_group"].setdefault(r.grp, {"expected": 0, "present": 0, "late": 0, "missing": 0})
+            for key, value in counts.items():
+                m[f"attendance_{key}"] += value
+                group[key] += value
+    for r in rows(f"SELECT client_id, site_id, count(*) AS n,"
+                  f" sum(CASE WHEN {device_offline(dialect)} THEN 1 ELSE 0 END) AS offline,"
+                  f" sum(sync_health) AS health, count(sync_health) AS reporting"
+                  f" {where}kind = 'device' GROUP BY client_id, site_id"):
+        for t in targets(r.client_id, r.site_id):
+            t.metrics["devices_total"] += r.n
+            t.metrics["devices_offline"] += int(r.offline)
+            t.health_sum += float(r.health or 0)
+            t.health_count += r.reporting
+    for r in rows(f"SELECT client_id, site_id, kind, count(*) AS n {where}kind IN ('geofence', 'security')"
+                  f" AND occurred_at >= :start AND occurred_at < :end GROUP BY client_id, site_id, kind"):
+        key = "geofence_events" if r.kind == "geofence" else "security_anomalies"
+        for t in targets(r.client_id, r.site_id):
+            t.metrics[key] += r.n
+    # Open at the end: active now, or resolved at or after it (two index range scans).
+    active = ", ".join(f"'{s}'" for s in (*ACTIVE_ALERT_STATUSES, "SUPPRESSED"))
+    for r in rows("SELECT client_id, site_id, severity, status, count(*) AS n FROM ("
+                  f" SELECT client_id, site_id, severity, status FROM alert WHERE tenant_id = :tid"
+                  f" AND status IN ({active}) AND first_seen_at < :end"
+                  " UNION ALL SELECT client_id, site_id, severity, status FROM alert WHERE tenant_id = :tid"
+                  " AND status = 'RESOLVED' AND resolved_at >= :end AND first_seen_at < :end"
+                  ") AS open_alerts GROUP BY client_id, site_id, severity, status"):
+        for t in targets(r.client_id, r.site_id):
+            if r.status == "SUPPRESSED":
+                t.metrics["alerts_suppressed"] += r.n
+            else:
+                t.metrics["alerts_open"] += r.n
+                t.metrics["alerts_open_by_severity"][r.severity] += r.n
+    out = {}
+    for unit_id, t in tallies.items():
+        m = t.metrics
+        m["sync_health_score"] = round(t.health_sum / t.health_count, 2) if t.health_count else None
+        m["sync_health_devices"] = t.health_count
+        m["work_orders_by_status"] = dict(sorted(m["work_orders_by_status"].items()))
+        m["attendance_by_group"] = dict(sorted(m["attendance_by_group"].items()))
+        out[unit_id] = m
+    return out
+
+
+def in_maintenance(rules: maintenance.Rulebook, units: dict[int, Unit], at: datetime) -> set[int]:
+    """The units a maintenance window (of any alert type) covers at `at`: a site through its
+    own, its client's or the tenant's windows; a client through its own or the tenant's."""
+    if not rules:
+        return set()
+    if any(rule.occurrence_at(at) for rule in rules.tenant):
+        return set(units)
+    clients = {cid for cid, found in rules.by_client.items() if any(r.occurrence_at(at) for r in found)}
+    sites = {sid for sid, found in rules.by_site.items() if any(r.occurrence_at(at) for r in found)}
+    return {u.id for u in units.values() if u.client_id in clients or (u.kind == "SITE" and u.id in sites)}
+
+
+def write(session: Session, tenant_id: int, units: dict[int, Unit], metrics: dict[int, dict[str, Any]],
+          covered: set[int], start: datetime, end: datetime, now: datetime) -> int:
+    """Insert the window's snapshots, keeping any already there; returns how many were new.
+    Units that have theirs already are left out (a re-run writes nothing); ON CONFLICT DO
+    NOTHING keeps a concurrent writer's rows."""
+    sql = RawSQL(session)
+    there = set(session.scalars(select(Snapshot.unit_id).where(Snapshot.tenant_id == tenant_id,
+                                                                Snapshot.window_end == end)))
+    rows = [(tenant_id, u.kind, u.id, u.client_id, u.id if u.kind == "SITE" else None, sql.ts(start), sql.ts(end),
+             u.city, u.state, u.officer, u.id in covered, sql.json(metrics[u.id]), sql.ts(now))
+            for u in units.values() if u.id not in there]
+    made = sql.insert(
+        "INSERT INTO snapshot (tenant_id, scope, unit_id, client_id, site_id, window_start, window_end, city, state,"
+        " officer_in_charge, in_maintenance, metrics, created_at)",
+        ["bigint", "text", "bigint", "bigint", "bigint", "timestamptz", "timestamptz", "text", "text", "text",
+         "boolean", "jsonb", "timestamptz"],
+        rows, "ON CONFLICT (tenant_id, unit_id, window_end) DO NOTHING RETURNING id", fetch=True)
+    return len(made)
+
+
+# ---------------------------------------------------------------- the pass
+
+@dataclass
+class Summary:
+    window_start: str | None = None
+    window_end: str | None = None
+    tenants: int = 0
+    clients: int = 0
+    sites: int = 0
+    snapshots_created: int = 0
+    snapshots_unchanged: int = 0  # already there for this window: kept as they were
+    in_maintenance: int = 0
+    conditions: int = 0  # derived-alert conditions that hold
+    alerts_unchanged: int = 0  # … whose active alert already says so (not sent again)
+    alerts_created: int = 0
+    alerts_deduplicated: int = 0  # sent to an active alert: new severity or message, or still SUPPRESSED
+    alerts_suppressed: int = 0
+    alerts_resolved: int = 0  # conditions that cleared
+    events_replayed: int = 0  # a re-run at the same window: already applied
+    rejected: int = 0
+    dry_run: bool = False
+    duration_ms: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def run(engine: Engine, config: Config, caller: Caller, now: datetime, dry_run: bool = False,
+        correlation_window: int = 600, incidents: Any = None,
+        on_reject: Callable[[str, Any], None] = lambda tenant, reject: None) -> Summary:
+    """The snapshot pass over every tenant, under the `snapshot` pass lock (a second runner:
+    exit 75); one transaction per tenant, rolled back on a dry run. Runs as the system.
+    `on_reject(tenant slug, ingest Reject)` hears of a derived record ingest refused."""
+    from nocctl.db import make_sessionmaker
+    from nocctl.services import derived
+
+    started = time.monotonic()
+    start, end = align(now, config.window)
+    summary = Summary(clock.isoformat(start), clock.isoformat(end), dry_run=dry_run)
+    with clock.fixed_at(now), passlock.hold(engine, "snapshot"):
+        make_session = make_sessionmaker(engine.execution_options(sqlite_begin="IMMEDIATE"))
+        with make_session() as session:
+            tenants = session.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.id)).all()
+            session.rollback()
+            for tenant in tenants:
+                summary.tenants += 1
+                transaction = session.begin()
+                try:
+                    units = load_units(session, tenant.id)
+                    metrics = compute(session, tenant.id, units, start, end, config)
+                    covered = in_maintenance(
+                        maintenance.Rulebook(maintenance.load_rules(session, tenant.id, since=end)), units, end)
+                    made = write(session, tenant.id, units, metrics, covered, start, end, now)
+                    summary.clients += sum(u.kind == "CLIENT" for u in units.values())
+                    summary.sites += sum(u.kind == "SITE" for u in units.values())
+                    summary.snapshots_created += made
+                    summary.snapshots_unchanged += len(units) - made
+                    summary.in_maintenance += len(covered)
+                    outcome = derived.apply(session, Caller(tenant.slug, None, caller.os_user, caller.host),
+                                            tenant.id, units, metrics, start, end, config, correlation_window,
+                                            incidents)
+                    summary.conditions += outcome.conditions
+                    summary.alerts_unchanged += outcome.unchanged
+                    summary.alerts_created += outcome.ingest.created
+                    summary.alerts_deduplicated += outcome.ingest.deduplicated
+                    summary.alerts_suppressed += outcome.ingest.suppressed
+                    summary.alerts_resolved += outcome.ingest.resolved
+                    summary.events_replayed += outcome.ingest.replayed
+                    summary.rejected += outcome.ingest.rejected
+                    for reject in outcome.rejects:
+                        on_reject(tenant.slug, reject)
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                if dry_run:
+                    transaction.rollback()
+                else:
+                    transaction.commit()
+    summary.duration_ms = int((time.monotonic() - started) * 1000)
+    return summary
+
+
+# ---------------------------------------------------------------- list and show
+
+def _visibility(session: Session, actor: Actor):
+    """The caller's view grants, read once, as a filter on (client, site) columns (as the
+    reports do): tenant-wide sees everything; otherwise the granted clients and sites — a
+    client's own snapshot needs a grant on the client, a site's on the site or its client.
+    No view grant at all: 77."""
+    grants = session.execute(select(AccessGrant.scope_kind, AccessGrant.unit_id).where(
+        AccessGrant.tenant_id == actor.tenant_id, AccessGrant.person_id == actor.person_id,
+        AccessGrant.capability.in_(VIEW_CAPABILITIES))).all()
+    if not grants:
+        raise PermissionDenied(f"{actor.username!r} has no view capability",
+                               f"an admin can run `nocctl user grant {actor.username} noc:view_client --client CODE`")
+    if any(g.scope_kind == "TENANT" for g in grants):
+        return lambda client_col, site_col: true()
+    granted = sorted({g.unit_id for g in grants})
+    return lambda client_col, site_col: or_(client_col.in_(granted), site_col.in_(granted))
+
+
+def _listing(actor: Actor, seen):
+    client, site = aliased(BusinessUnit), aliased(BusinessUnit)
+    query = (select(Snapshot, client.code.label("client"), site.code.label("site"))
+             .join(client, client.id == Snapshot.client_id)
+             .outerjoin(site, site.id == Snapshot.site_id)
+             .where(Snapshot.tenant_id == actor.tenant_id, seen(Snapshot.client_id, Snapshot.site_id)))
+    return query, client, site
+
+
+def _row(row) -> dict[str, Any]:
+    snap: Snapshot = row[0]
+    data = {"id": snap.id, "scope": snap.scope, "client": row.client, "site": row.site,
+            "window_start": snap.window_start, "window_end": snap.window_end, "city": snap.city,
+            "state": snap.state, "officer_in_charge": snap.officer_in_charge,
+            "in_maintenance": bool(snap.in_maintenance), "metrics": snap.metrics, "created_at": snap.created_at}
+    for key in HEADLINE:  # flat copies for the table
+        data[key] = (snap.metrics or {}).get(key)
+    return data
+
+
+def _unit(session: Session, actor: Actor, seen, code: str, kind: str) -> int:
+    """The id of a client or site the caller can see (a client: any of its units), else 3."""
+    unit = session.execute(select(BusinessUnit.id, BusinessUnit.client_id).where(
+        BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.code == code, BusinessUnit.kind == kind)).first()
+    if unit is not None:
+        if kind == "SITE":
+            shown = session.scalar(select(select(BusinessUnit.id).where(
+                BusinessUnit.id == unit.id, seen(BusinessUnit.client_id, BusinessUnit.id)).exists()))
+        else:
+            shown = session.scalar(select(select(BusinessUnit.id).where(
+                BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.client_id == unit.id,
+                seen(BusinessUnit.client_id, BusinessUnit.id)).exists()))
+        if shown:
+            return unit.id
+    raise NotFound(f"no {kind.lower()} {code!r}", "see `nocctl org list`")
+
+
+def list_snapshots(session: Session, caller: Caller, client: str | None = None, site: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None, limit: int = 100
+                   ) -> list[dict[str, Any]]:
+    """Snapshots the caller can see, newest window first (within a window: by client, the
+    client's own row before its sites). `since/until` bound the window end: [since, until)."""
+    with session.begin():
+        actor = authenticate(session, caller)
+        seen = _visibility(session, actor)
+        query, client_unit, site_unit = _listing(actor, seen)
+        if client is not None:
+            query = query.where(Snapshot.client_id == _unit(session, actor, seen, client, "CLIENT"))
+        if site is not None:
+            query = query.where(Snapshot.site_id == _unit(session, actor, seen, site, "SITE"))
+        if since is not None:
+            query = query.where(Snapshot.window_end >= since)
+        if until is not None:
+            query = query.where(Snapshot.window_end < until)
+        query = query.order_by(Snapshot.window_end.desc(), client_unit.code, Snapshot.scope, site_unit.code,
+                               Snapshot.id).limit(limit)
+        return [_row(r) for r in session.execute(query)]
+
+
+def show_snapshot(session: Session, caller: Caller, snapshot_id: int) -> dict[str, Any]:
+    """One snapshot the caller can see, else 3."""
+    with session.begin():
+        actor = authenticate(session, caller)
+        query, _, _ = _listing(actor, _visibility(session, actor))
+        row = session.execute(query.where(Snapshot.id == snapshot_id)).first()
+        if row is None:
+            raise NotFound(f"no snapshot {snapshot_id}", "see `nocctl snapshot list`")
+        data = _row(row)
+        for key in HEADLINE:
+            data.pop(key)
+        return data
