@@ -1,0 +1,404 @@
+"""The retention pass (`nocctl retention run`, DESIGN §6): removes what is only kept for a
+while, per tenant, in batches.
+
+Removed when older than their age in `[retention]` (strictly older: a row exactly at the
+cutoff now − age stays until the next run):
+- `snapshots`: metric snapshots, by `window_end`;
+- `event_keys`: replay keys of ingested events, by `seen_at` (an event replayed after its
+  key went counts again: keep the age above any replay you may do);
+- `notifications`: delivered ones only (SENT, by `sent_at`); PENDING and FAILED messages
+  are never removed — they are work to do or evidence of a lost page;
+- `rejects`: the dead-letter table, PENDING and RETRIED alike, by `received_at`. A
+  dead letter is there to fix a feed; one older than the age would raise stale alerts if
+  retried, and `ingest --rejects FILE` keeps the raw records for whoever needs them longer.
+
+Alerts and incidents are never touched unless an archive age is configured
+(`alerts = "365d"`, `incidents = "365d"`). Then CLOSED incidents closed before the cutoff,
+and RESOLVED alerts resolved before theirs, are written to an NDJSON archive file (gzip by
+default), fsync'ed and renamed into place, and only then deleted. Incidents go first, so
+their alerts may follow in the same run. An alert stays while an incident that is not
+archived links it (with no `incidents` age, any incident), and while an alert of its
+correlation group that stays points at it as its parent — deleting it would change rows
+that are kept. The audit log is append-only (database triggers refuse DELETE) and is never
+touched.
+
+Deletes run in batches of `batch_size` rows (default 10,000), one short transaction each,
+so a large backlog never holds one long transaction or lock: ingest goes on meanwhile.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, not_, or_, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import aliased
+
+from nocctl import clock
+from nocctl.config import data_home
+from nocctl.errors import BadInput, TemporaryFailure
+from nocctl.models import Alert, BusinessUnit, Incident, IncidentAlert, IngestEvent, IngestReject, Notification, \
+    Snapshot, Tenant
+from nocctl.models.ingest import REJECT_STATUSES
+from nocctl.output import plain
+from nocctl.services import passlock
+
+PURGED = ("snapshots", "event_keys", "notifications", "rejects")
+ARCHIVED = ("incidents", "alerts")  # in this order: an archived incident frees its alerts
+SETTINGS = (*PURGED, *ARCHIVED, "archive_dir", "archive_gzip", "batch_size")
+DEFAULT_BATCH = 10_000
+
+
+def default_archive_dir() -> Path:
+    return data_home() / "nocctl" / "archive"
+
+
+@dataclass(frozen=True)
+class Policy:
+    ages: dict[str, int | None]  # seconds; None: keep forever
+    archive_dir: Path
+    gzip: bool = True
+    batch_size: int = DEFAULT_BATCH
+
+    def cutoffs(self, now: datetime) -> dict[str, datetime | None]:
+        return {kind: None if age is None else now - timedelta(seconds=age) for kind, age in self.ages.items()}
+
+    @property
+    def archives(self) -> bool:
+        return any(self.ages[kind] is not None for kind in ARCHIVED)
+
+
+def load_policy(settings: Any) -> Policy:
+    """The `[retention]` settings, checked: a bad value exits 65 naming its key."""
+    raw = settings.get("retention")
+    if not isinstance(raw, dict):
+        raise BadInput("retention: must be a table of settings", 'e.g. [retention] snapshots = "30d"')
+    unknown = sorted(set(raw) - set(SETTINGS))
+    if unknown:
+        raise BadInput(f"retention.{unknown[0]}: unknown setting", "known: " + ", ".join(SETTINGS))
+    ages: dict[str, int | None] = {}
+    for kind in (*PURGED, *ARCHIVED):
+        value = raw.get(kind)
+        if value is None or (isinstance(value, str) and value.strip().lower() == "never"):
+            ages[kind] = None
+        elif isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise BadInput(f"retention.{kind} {value!r} is not a duration", 'use e.g. "30d", "12h" or "never"')
+        else:
+            ages[kind] = clock.parse_duration(str(value), f"retention.{kind}")
+    directory = raw.get("archive_dir")
+    if directory is not None and (not isinstance(directory, str) or not directory.strip()):
+        raise BadInput(f"retention.archive_dir {directory!r} is not a directory path")
+    compress = raw.get("archive_gzip", True)
+    if not isinstance(compress, bool):
+        raise BadInput(f"retention.archive_gzip {compress!r} must be true or false")
+    batch = raw.get("batch_size", DEFAULT_BATCH)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise BadInput(f"retention.batch_size {batch!r} must be a whole number of rows above 0")
+    path = Path(directory).expanduser() if directory else default_archive_dir()
+    return Policy(ages, path, compress, batch)
+
+
+@dataclass
+class Summary:
+    now: str = ""
+    dry_run: bool = False
+    tenants: int = 0
+    snapshots: int = 0
+    event_keys: int = 0
+    notifications: int = 0
+    rejects: int = 0
+    incidents_archived: int = 0
+    alerts_archived: int = 0
+    alerts_kept: int = 0  # resolved before the cutoff, kept for a link (incident, group parent)
+    archive_files: list[str] = field(default_factory=list)
+    cutoffs: dict[str, str | None] = field(default_factory=dict)
+    duration_ms: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: (list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value)
+                for key, value in self.__dict__.items()}
+
+
+# ---------------------------------------------------------------- what goes
+
+def _kept_incident(tenant_id: int, alert_id, incident_cutoff: datetime | None):
+    """SQL: an incident that stays links the alert (with no incident age: any incident)."""
+    link = aliased(IncidentAlert)
+    incident = aliased(Incident)
+    query = (select(link.alert_id).join(incident, incident.id == link.incident_id)
+             .where(link.tenant_id == tenant_id, link.alert_id == alert_id))
+    if incident_cutoff is not None:
+        query = query.where(or_(incident.status != "CLOSED", incident.closed_at.is_(None),
+                                incident.closed_at >= incident_cutoff))
+    return exists(query)
+
+
+def _alert_may_go(alert, tenant_id: int, cutoff: datetime, incident_cutoff: datetime | None):
+    """RESOLVED before the cutoff and not linked to an incident that stays."""
+    return and_(alert.tenant_id == tenant_id, alert.status == "RESOLVED", alert.resolved_at < cutoff,
+                not_(_kept_incident(tenant_id, alert.id, incident_cutoff)))
+
+
+def alert_criteria(tenant_id: int, cutoff: datetime, incident_cutoff: datetime | None):
+    """The alerts archived: those that may go, unless an alert that stays names them as its
+    correlation parent (deleting them would change it: parent_alert_id ON DELETE SET NULL)."""
+    child = aliased(Alert)
+    # A child shares its parent's correlation id (the group's): comparing it too lets the
+    # (tenant, correlation_id) index find the children (parent_alert_id has no index).
+    children = select(child.id).where(child.tenant_id == tenant_id, child.correlation_id == Alert.correlation_id,
+                                      child.parent_alert_id == Alert.id,
+                                      not_(_alert_may_go(child, tenant_id, cutoff, incident_cutoff)))
+    return and_(_alert_may_go(Alert, tenant_id, cutoff, incident_cutoff), not_(exists(children)))
+
+
+def incident_criteria(tenant_id: int, cutoff: datetime):
+    return and_(Incident.tenant_id == tenant_id, Incident.status == "CLOSED", Incident.closed_at < cutoff)
+
+
+def _purge_criteria(kind: str, tenant_id: int, cutoff: datetime):
+    """(table, its key column, the condition) of the rows of a purged kind that go."""
+    if kind == "snapshots":
+        return Snapshot, Snapshot.id, and_(Snapshot.tenant_id == tenant_id, Snapshot.window_end < cutoff)
+    if kind == "notifications":
+        # sent_at ≥ created_at, so `created_at < cutoff` changes nothing but lets the
+        # (tenant, status, created_at) index find the rows.
+        return Notification, Notification.id, and_(
+            Notification.tenant_id == tenant_id, Notification.status == "SENT",
+            Notification.created_at < cutoff, Notification.sent_at < cutoff)
+    if kind == "rejects":
+        return IngestReject, IngestReject.id, and_(
+            IngestReject.tenant_id == tenant_id, IngestReject.status.in_(REJECT_STATUSES),
+            IngestReject.received_at < cutoff)
+    return IngestEvent, IngestEvent.event_key, and_(IngestEvent.tenant_id == tenant_id, IngestEvent.seen_at < cutoff)
+
+
+# ---------------------------------------------------------------- deleting
+
+def _count(engine: Engine, model, condition) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(model).where(condition)) or 0)
+
+
+def _purge(writer: Engine, model, key, condition, batch: int) -> int:
+    """Delete the rows matching `condition`, `batch` rows per statement and transaction."""
+    removed = 0
+    while True:
+        with writer.begin() as conn:
+            chosen = select(key).where(condition).limit(batch).scalar_subquery()
+            done = conn.execute(delete(model).where(key.in_(chosen))).rowcount
+        removed += done
+        if done < batch:
+            return removed
+
+
+def _purge_event_keys(writer: Engine, tenant_id: int, cutoff: datetime, batch: int) -> int:
+    """Replay keys have no index on seen_at (ingest pays for each index), so walk the
+    primary key: each step finds the batch-th old key after the last one and deletes the
+    old keys up to it — one pass over the table whatever the backlog."""
+    key = IngestEvent.event_key
+    old = and_(IngestEvent.tenant_id == tenant_id, IngestEvent.seen_at < cutoff)
+    removed, low = 0, None
+    while True:
+        with writer.begin() as conn:
+            after = old if low is None else and_(old, key > low)
+            high = conn.scalar(select(key).where(after).order_by(key).offset(batch - 1).limit(1))
+            removed += conn.execute(delete(IngestEvent).where(after if high is None else and_(after, key <= high))
+                                    ).rowcount
+        if high is None:
+            return removed
+        low = high
+
+
+def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+# ---------------------------------------------------------------- archiving
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+class _ArchiveFile:
+    """An archive written under a temporary name, fsync'ed, then linked to its final name
+    (never replacing a file: `-2`, `-3`… when the name is taken) — a crash leaves no
+    half-written archive under the final name."""
+
+    def __init__(self, directory: Path, kind: str, tenant: str, now: datetime, compress: bool):
+        self.directory = directory
+        self.stem = f"{kind}-{_safe(tenant)}-{now.strftime('%Y-%m-%d')}"
+        self.suffix = ".ndjson.gz" if compress else ".ndjson"
+        self.temp = directory / f".{self.stem}.{os.getpid()}.tmp"
+        fd = os.open(self.temp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        self.raw = os.fdopen(fd, "wb")
+        self.stream = gzip.GzipFile(filename=self.stem + ".ndjson", mode="wb", fileobj=self.raw) if compress \
+            else self.raw
+        self.rows = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.stream.write((json.dumps(plain(record), ensure_ascii=False, sort_keys=False) + "\n").encode())
+        self.rows += 1
+
+    def commit(self) -> Path:
+        if self.stream is not self.raw:
+            self.stream.close()
+        self.raw.flush()
+        os.fsync(self.raw.fileno())
+        self.raw.close()
+        number = 1
+        while True:
+            final = self.directory / f"{self.stem}{'' if number == 1 else f'-{number}'}{self.suffix}"
+            try:
+                os.link(self.temp, final)
+                break
+            except FileExistsError:
+                number += 1
+        os.unlink(self.temp)
+        directory = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the new name is durable too
+        finally:
+            os.close(directory)
+        return final
+
+    def abandon(self) -> None:
+        try:
+            if not self.raw.closed:
+                self.raw.close()
+        finally:
+            self.temp.unlink(missing_ok=True)
+
+
+def _archive_error(path: Path, exc: OSError) -> Exception:
+    what = f"cannot write the archive in {path}: {exc.strerror or exc}"
+    remedy = "nothing was deleted; fix retention.archive_dir (or free space) and run again"
+    if isinstance(exc, (PermissionError, NotADirectoryError, FileExistsError)):
+        return BadInput(what, remedy)
+    return TemporaryFailure(what, remedy)
+
+
+def _prepare_directory(path: Path) -> None:
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise _archive_error(path, exc) from None
+
+
+def _records(conn: Connection, kind: str, ids: Sequence[int], codes: dict[int, str]) -> list[dict[str, Any]]:
+    """The full rows of a chunk, with the codes of their client and site (units can be
+    renamed or removed later) and, for incidents, the alerts they wrapped."""
+    table = Incident.__table__ if kind == "incidents" else Alert.__table__
+    rows = [dict(row._mapping) for row in conn.execute(select(table).where(table.c.id.in_(ids)).order_by(table.c.id))]
+    links: dict[int, list[int]] = {}
+    if kind == "incidents":
+        for incident_id, alert_id in conn.execute(
+                select(IncidentAlert.incident_id, IncidentAlert.alert_id)
+                .where(IncidentAlert.incident_id.in_(ids)).order_by(IncidentAlert.alert_id)):
+            links.setdefault(incident_id, []).append(alert_id)
+    for row in rows:
+        row["client_code"] = codes.get(row["client_id"])
+        row["site_code"] = codes.get(row["site_id"])
+        if kind == "incidents":
+            row["alert_ids"] = links.get(row["id"], [])
+    return rows
+
+
+def _archive(engine: Engine, writer: Engine, policy: Policy, kind: str, tenant: Any, condition, now: datetime,
+             summary: Summary) -> int:
+    """Write every row that goes to the archive file, make it durable, then delete those
+    rows in batches (each delete re-checks the condition: a row that stopped qualifying
+    meanwhile stays, and is merely also in the archive)."""
+    model = Incident if kind == "incidents" else Alert
+    with engine.connect() as conn:
+        ids = list(conn.scalars(select(model.id).where(condition).order_by(model.id)))
+        if not ids:
+            return 0
+        codes = dict(conn.execute(select(BusinessUnit.id, BusinessUnit.code)
+                                  .where(BusinessUnit.tenant_id == tenant.id)).all())
+    try:
+        archive = _ArchiveFile(policy.archive_dir, kind, tenant.slug, now, policy.gzip)
+    except OSError as exc:
+        raise _archive_error(policy.archive_dir, exc) from None
+    try:
+        for chunk in _chunks(ids, policy.batch_size):
+            with engine.connect() as conn:
+                for record in _records(conn, kind, chunk, codes):
+                    archive.write(record)
+        path = archive.commit()
+    except OSError as exc:
+        archive.abandon()
+        raise _archive_error(policy.archive_dir, exc) from None
+    except BaseException:
+        archive.abandon()
+        raise
+    summary.archive_files.append(str(path))
+    removed = 0
+    for chunk in _chunks(ids, policy.batch_size):
+        with writer.begin() as conn:
+            removed += conn.execute(delete(model).where(model.id.in_(chunk), condition)).rowcount
+    return removed
+
+
+# ---------------------------------------------------------------- the pass
+
+def _tenant_pass(engine: Engine, writer: Engine, policy: Policy, tenant: Any, now: datetime, dry_run: bool,
+                 summary: Summary) -> None:
+    cutoffs = policy.cutoffs(now)
+    for kind in PURGED:
+        cutoff = cutoffs[kind]
+        if cutoff is None:
+            continue
+        model, key, condition = _purge_criteria(kind, tenant.id, cutoff)
+        if dry_run:
+            done = _count(engine, model, condition)
+        elif kind == "event_keys":
+            done = _purge_event_keys(writer, tenant.id, cutoff, policy.batch_size)
+        else:
+            done = _purge(writer, model, key, condition, policy.batch_size)
+        setattr(summary, kind, getattr(summary, kind) + done)
+    incident_cutoff, alert_cutoff = cutoffs["incidents"], cutoffs["alerts"]
+    if incident_cutoff is not None:
+        condition = incident_criteria(tenant.id, incident_cutoff)
+        summary.incidents_archived += _count(engine, Incident, condition) if dry_run else \
+            _archive(engine, writer, policy, "incidents", tenant, condition, now, summary)
+    if alert_cutoff is not None:
+        # The same condition before and after the incidents go: it asks whether a linking
+        # incident stays, so a dry run counts what the real run will do.
+        condition = alert_criteria(tenant.id, alert_cutoff, incident_cutoff)
+        resolved = _count(engine, Alert, and_(Alert.tenant_id == tenant.id, Alert.status == "RESOLVED",
+                                              Alert.resolved_at < alert_cutoff))
+        going = _count(engine, Alert, condition) if dry_run else \
+            _archive(engine, writer, policy, "alerts", tenant, condition, now, summary)
+        summary.alerts_archived += going
+        summary.alerts_kept += resolved - going
+
+
+def run(engine: Engine, settings: Any, now: datetime, dry_run: bool = False) -> Summary:
+    """The retention pass over every tenant, under the `retention` pass lock (a second
+    runner: exit 75). A dry run counts what would go and changes nothing (no files either)."""
+    started = time.monotonic()
+    policy = load_policy(settings)  # bad settings fail before anything happens
+    summary = Summary(now=clock.isoformat(now) or "", dry_run=dry_run,
+                      cutoffs={kind: clock.isoformat(c) for kind, c in policy.cutoffs(now).items()})
+    with passlock.hold(engine, "retention"):
+        if policy.archives and not dry_run:
+            _prepare_directory(policy.archive_dir)
+        writer = engine.execution_options(sqlite_begin="IMMEDIATE")
+        with engine.connect() as conn:
+            tenants = conn.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.id)).all()
+        for tenant in tenants:
+            summary.tenants += 1
+            _tenant_pass(engine, writer, policy, tenant, now, dry_run, summary)
+    summary.duration_ms = int((time.monotonic() - started) * 1000)
+    return summary
