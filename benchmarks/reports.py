@@ -1,0 +1,677 @@
+"""Reports benchmark (DESIGN §8): each `nocctl report` over 1M alerts and 100k incidents.
+
+`nocctl report mttr|mtta|frequency|sla|noisy|weekly --days 30 --tz Asia/Kolkata --format json`
+(and `weekly --format html -o FILE`) as a subprocess, interpreter start-up included, with
+NOC_NOW at the end of the data, on SQLite and PostgreSQL (target: each report ≤ 2 s on
+PostgreSQL; SQLite reported, no target). Then the same reports in-process —
+`services.reports.build()` after the imports, on a warm connection — with the time of each
+SQL statement, to separate start-up from SQL.
+
+    python benchmarks/reports.py [--alerts N] [--incidents N] [--only sqlite|postgresql]
+                                 [--layout chronological|shuffled] [--repeat N]
+                                 [--explain DIR] [--candidates] [--rewrites] [--keep]
+                                 [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+
+Data (deterministic, seed 42), spread over the 90 days before NOC_NOW: 1,000,000 alerts —
+≈ 87% RESOLVED (7 in 10 acknowledged first; time_to_ack / time_to_resolve consistent with
+the instants), 5% ACKNOWLEDGED/ASSIGNED, 4% NEW/ESCALATED, 4% SUPPRESSED by one maintenance
+window; duplicate_count skewed (most 0–5, 1% up to 500); 8 types, 5 severities; 50 clients ×
+20 sites with a skewed share per site — and 100,000 incidents (sla_target = created_at + 4 h
+CRITICAL, 8 h HIGH, 24 h MEDIUM, 72 h LOW, none for INFO; resolved on time, late, or open).
+Loaded with bulk SQL (sqlite3 `executemany` / PostgreSQL `COPY`) after `nocctl init` and
+`org import`, then ANALYZE: setup, timed only for information. By default the rows are
+stored in first-seen order, as ingest writes them; `--layout shuffled` scatters them.
+
+--explain DIR writes, per report, every statement it runs with its parameters and plan
+(PostgreSQL: EXPLAIN (ANALYZE, BUFFERS), one line per statement printed; SQLite: EXPLAIN
+QUERY PLAN). --rewrites also times, in-process, frequency and noisy sites rewritten as one
+statement each (checked to give nocctl's numbers) and the weekly report with them.
+--candidates then creates the indexes of CANDIDATE_STAGES by hand in the benchmark database,
+stage by stage (nocctl's schema is not changed), and measures everything again after each.
+--keep leaves the databases in place (their URLs are printed) instead of dropping them.
+Prints one line per measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from loading import COLUMNS, NOCCTL, TYPES, Database, bulk_load, directory, prepare
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+NOW_TEXT = "2026-11-26T12:00:00Z"
+SPAN = timedelta(days=90)
+DAYS, ZONE = 30, "Asia/Kolkata"
+REPORTS = ("mttr", "mtta", "frequency", "sla", "noisy", "weekly")
+TARGET_PG = 2.0
+
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
+ALERT_SEVERITY_WEIGHTS = (0.08, 0.17, 0.35, 0.25, 0.15)
+TYPE_WEIGHTS = (0.22, 0.18, 0.14, 0.12, 0.10, 0.10, 0.08, 0.06)
+# Median minutes to acknowledge / from acknowledgement (or first seen) to resolve, per severity.
+ACK_MINUTES = {"CRITICAL": 4, "HIGH": 10, "MEDIUM": 30, "LOW": 90, "INFO": 240}
+FIX_MINUTES = {"CRITICAL": 45, "HIGH": 120, "MEDIUM": 360, "LOW": 1440, "INFO": 2880}
+ALERT_COLUMNS = (*COLUMNS, "maintenance_window_id")
+
+INCIDENT_SEVERITY_WEIGHTS = (0.15, 0.25, 0.35, 0.15, 0.10)
+SLA_HOURS = {"CRITICAL": 4, "HIGH": 8, "MEDIUM": 24, "LOW": 72, "INFO": None}
+INCIDENT_COLUMNS = ("tenant_id", "title", "severity", "status", "client_id", "site_id", "created_at", "sla_target",
+                    "acknowledged_at", "acknowledged_by", "assigned_at", "assigned_to", "started_at", "resolved_at",
+                    "resolved_by", "closed_at", "time_to_resolve")
+
+# What --candidates creates by hand in the benchmark database, stage after stage (each stage
+# measured on top of the ones before): (what, PostgreSQL statements, SQLite statements).
+# nocctl's own schema is not changed. See benchmarks/RESULTS.md for the findings behind them.
+CANDIDATE_STAGES: list[tuple[str, list[str], list[str]]] = [
+    ("covering resolved/acknowledged indexes (replacing ix_alert_tenant_resolved_at and "
+     "ix_alert_tenant_acknowledged_at: same key, the values and groups carried)",
+     ["DROP INDEX ix_alert_tenant_resolved_at",
+      "CREATE INDEX ix_alert_tenant_resolved_at ON alert (tenant_id, resolved_at) "
+      "INCLUDE (time_to_resolve, severity, client_id, site_id)",
+      "DROP INDEX ix_alert_tenant_acknowledged_at",
+      "CREATE INDEX ix_alert_tenant_acknowledged_at ON alert (tenant_id, acknowledged_at) "
+      "INCLUDE (time_to_ack, severity, client_id, site_id)"],
+     ["DROP INDEX ix_alert_tenant_resolved_at",
+      "CREATE INDEX ix_alert_tenant_resolved_at ON alert (tenant_id, resolved_at, time_to_resolve, severity, "
+      "client_id, site_id)",
+      "DROP INDEX ix_alert_tenant_acknowledged_at",
+      "CREATE INDEX ix_alert_tenant_acknowledged_at ON alert (tenant_id, acknowledged_at, time_to_ack, severity, "
+      "client_id, site_id)"]),
+    ("+ plain first-seen index (tenant_id, first_seen_at)",
+     ["CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at)"],
+     ["CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at)"]),
+    ("+ covering first-seen index instead of the plain one (carries alert_type, severity, duplicate_count, "
+     "site_id, client_id, maintenance_window_id)",
+     ["DROP INDEX bench_alert_tenant_first_seen",
+      "CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at) "
+      "INCLUDE (alert_type, severity, duplicate_count, site_id, client_id, maintenance_window_id)"],
+     ["DROP INDEX bench_alert_tenant_first_seen",
+      "CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at, alert_type, severity, "
+      "duplicate_count, site_id, client_id, maintenance_window_id)"]),
+]
+
+
+# ---------------------------------------------------------------- data
+
+def _site_weights(count: int, rng: random.Random) -> list[float]:
+    """A skewed share per site (weight 1/√rank, ranks shuffled over the sites): the noisiest
+    site has ≈ 1.6% of the alerts, the quietest ≈ 0.05%."""
+    ranks = list(range(1, count + 1))
+    rng.shuffle(ranks)
+    cumulative, total = [], 0.0
+    for rank in ranks:
+        total += 1 / math.sqrt(rank)
+        cumulative.append(total)
+    return cumulative
+
+
+def _order(count: int, layout: str) -> Iterator[int]:
+    """The time slot of each stored row: 0, 1, … (first-seen order, as ingest stores alerts)
+    or a permutation that scatters them over the table."""
+    if layout == "chronological":
+        yield from range(count)
+        return
+    step = 7_919_993
+    while math.gcd(step, count) != 1:
+        step += 2
+    for i in range(count):
+        yield (i * step) % count
+
+
+def alert_rows(count: int, tenant_id: int, sites: list[tuple[int, int]], people: list[int], window_id: int,
+               layout: str = "chronological") -> Iterator[tuple]:
+    """`count` alerts over the 90 days before NOW (tuples in ALERT_COLUMNS order)."""
+    rng = random.Random(42)
+    cumulative = _site_weights(len(sites), rng)
+    start, span = NOW - SPAN, SPAN.total_seconds()
+    second = timedelta(seconds=1)
+    for i, slot in enumerate(_order(count, layout)):
+        first = start + timedelta(seconds=span * (slot + rng.random()) / count)
+        client_id, site_id = rng.choices(sites, cum_weights=cumulative)[0]
+        alert_type = rng.choices(TYPES, TYPE_WEIGHTS)[0]
+        severity = rng.choices(SEVERITIES, ALERT_SEVERITY_WEIGHTS)[0]
+        d = rng.random()
+        dup = int(rng.expovariate(1 / 2.5)) if d < 0.99 else rng.randint(50, 500)
+        entity = f"dev-{i % 200_000:06d}"
+        ack_at = ack_by = asg_at = asg_to = esc_at = esc_to = res_at = res_by = tta = ttr = window = None
+        level = 0
+        tta_s = max(30, int(60 * rng.lognormvariate(math.log(ACK_MINUTES[severity]), 0.8)))
+        fix_s = max(60, int(60 * rng.lognormvariate(math.log(FIX_MINUTES[severity]), 0.9)))
+        u = rng.random()
+        if u < 0.04:
+            status, window = "SUPPRESSED", window_id
+        elif u < 0.07:
+            status = "NEW"
+        elif u < 0.08:
+            status, level = "ESCALATED", 1
+            esc_at, esc_to = first + timedelta(minutes=15), people[i % len(people)]
+        elif u < 0.13:
+            status = "ACKNOWLEDGED" if u < 0.12 else "ASSIGNED"
+        else:
+            status = "RESOLVED"
+        if status in ("ACKNOWLEDGED", "ASSIGNED") or (status == "RESOLVED" and rng.random() < 0.7):
+            ack_at, ack_by, tta = first + tta_s * second, people[(i * 7) % len(people)], tta_s
+            if status == "ASSIGNED":
+                asg_at, asg_to = ack_at + 60 * second, people[(i * 5) % len(people)]
+        if status == "RESOLVED":
+            ttr = (tta or 0) + fix_s
+            res_at, res_by = first + ttr * second, ack_by or people[i % len(people)]
+        if res_at is not None and res_at > NOW:  # not resolved yet at the end of the data
+            status, res_at, res_by, ttr = ("ACKNOWLEDGED" if ack_at is not None else "NEW"), None, None, None
+        if ack_at is not None and ack_at > NOW:
+            status, ack_at, ack_by, tta, asg_at, asg_to = "NEW", None, None, None, None, None
+        last = min(NOW, (res_at or ack_at or first) + dup * second)
+        key = f"{alert_type}|{site_id}|device|{entity}|{i}"
+        yield (tenant_id, client_id, site_id, alert_type, severity, status, f"{alert_type} on {entity}", "device",
+               entity, key, "bench", first, last, first, dup, ack_at, ack_by, asg_at, asg_to, esc_at, esc_to, level,
+               None, res_at, res_by, tta, ttr, window)
+
+
+def incident_rows(count: int, tenant_id: int, sites: list[tuple[int, int]], people: list[int],
+                  layout: str = "chronological") -> Iterator[tuple]:
+    """`count` incidents created over the 90 days before NOW (tuples in INCIDENT_COLUMNS order):
+    ≈ 6% still open (half of those created in the last 3 days), of the resolved ones 3 in 4
+    on time."""
+    rng = random.Random(4242)
+    start, span = NOW - SPAN, SPAN.total_seconds()
+    hour = timedelta(hours=1)
+    for i, slot in enumerate(_order(count, layout)):
+        created = start + timedelta(seconds=span * (slot + rng.random()) / count)
+        client_id, site_id = sites[rng.randrange(len(sites))]
+        severity = rng.choices(SEVERITIES, INCIDENT_SEVERITY_WEIGHTS)[0]
+        sla_hours = SLA_HOURS[severity]
+        target = created + sla_hours * hour if sla_hours else None
+        person = people[i % len(people)]
+        u = rng.random()
+        open_ = u < 0.06 or (created > NOW - timedelta(days=3) and u < 0.5)
+        if sla_hours is None:
+            took = rng.uniform(0.5, 48) * hour
+        elif rng.random() < 0.75:
+            took = rng.uniform(0.05, 0.95) * sla_hours * hour
+        else:
+            took = rng.uniform(1.05, 4.0) * sla_hours * hour
+        resolved = None if open_ or created + took > NOW else created + took
+        ack_at = created + timedelta(minutes=rng.uniform(2, 30))
+        if ack_at > NOW or (resolved is None and i % 4 == 0):
+            ack_at = None
+        closed = asg_at = asg_to = started = res_by = ttr = None
+        if resolved is not None:
+            status, res_by, ttr = "RESOLVED", person, int((resolved - created).total_seconds())
+            if ack_at is not None and ack_at > resolved:
+                ack_at = None
+            closed = resolved + rng.uniform(0.5, 24) * hour
+            if closed > NOW or i % 2:
+                closed = None
+            else:
+                status = "CLOSED"
+        else:
+            status = "NEW" if ack_at is None else ("ACKNOWLEDGED", "ASSIGNED", "IN_PROGRESS")[i % 3]
+            if status in ("ASSIGNED", "IN_PROGRESS"):
+                asg_at, asg_to = ack_at + timedelta(minutes=1), people[(i + 1) % len(people)]
+            if status == "IN_PROGRESS":
+                started = asg_at + timedelta(minutes=1)
+        yield (tenant_id, f"{severity} incident {i}", severity, status, client_id, site_id, created, target, ack_at,
+               person if ack_at else None, asg_at, asg_to, started, resolved, res_by, closed, ttr)
+
+
+def maintenance_window(url: str, tenant_id: int) -> int:
+    """The one tenant-wide window the SUPPRESSED alerts point at."""
+    from sqlalchemy import insert
+
+    from nocctl.db import make_engine
+    from nocctl.models import MaintenanceWindow
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        window_id = conn.execute(insert(MaintenanceWindow).values(
+            tenant_id=tenant_id, scope_kind="TENANT", suppress_all=True, starts_at=NOW - SPAN, ends_at=NOW,
+            recurrence="NONE", timezone="UTC", reason="benchmark: everything suppressed", created_at=NOW - SPAN,
+        ).returning(MaintenanceWindow.id)).scalar_one()
+    engine.dispose()
+    return window_id
+
+
+def load(url: str, alerts: int, incidents: int, layout: str) -> float:
+    started = time.perf_counter()
+    tenant_id, sites, people = directory(url)
+    window_id = maintenance_window(url, tenant_id)
+    bulk_load(url, [("alert", ALERT_COLUMNS, alert_rows(alerts, tenant_id, sites, people, window_id, layout)),
+                    ("incident", INCIDENT_COLUMNS, incident_rows(incidents, tenant_id, sites, people, layout))])
+    return time.perf_counter() - started
+
+
+def census(url: str) -> str:
+    """What was loaded, and what the 30-day window holds (for the record)."""
+    from sqlalchemy import create_engine, text
+
+    from nocctl.db import normalise_url
+
+    since = NOW - timedelta(days=DAYS)
+    sql = {
+        "alerts": "SELECT count(*) FROM alert",
+        "incidents": "SELECT count(*) FROM incident",
+        "first seen in window": "SELECT count(*) FROM alert WHERE first_seen_at >= :s",
+        "resolved in window": "SELECT count(*) FROM alert WHERE resolved_at >= :s",
+        "acknowledged in window": "SELECT count(*) FROM alert WHERE acknowledged_at >= :s",
+        "incidents in window": "SELECT count(*) FROM incident WHERE created_at >= :s",
+    }
+    engine = create_engine(normalise_url(url))
+    with engine.connect() as conn:
+        if url.startswith("sqlite"):
+            since_value = since.strftime("%Y-%m-%d %H:%M:%S.%f")
+        else:
+            since_value = since
+        counts = {k: conn.execute(text(q), {"s": since_value}).scalar_one() for k, q in sql.items()}
+        statuses = dict(conn.execute(text("SELECT status, count(*) FROM alert GROUP BY status")).all())
+    engine.dispose()
+    return (", ".join(f"{k} {v:,}" for k, v in counts.items())
+            + "; alert statuses " + ", ".join(f"{k} {v:,}" for k, v in sorted(statuses.items())))
+
+
+# ---------------------------------------------------------------- measuring
+
+def report_args(kind: str, fmt: str, out: Path | None) -> list[str]:
+    args = ["report", kind, "--days", str(DAYS), "--tz", ZONE, "--format", fmt]
+    return args + (["-o", str(out)] if out else [])
+
+
+def run_report(url: str, env: dict, kind: str, fmt: str = "json", out: Path | None = None) -> tuple[float, str]:
+    """One `nocctl report …` as a subprocess: (seconds end to end, stdout)."""
+    started = time.perf_counter()
+    done = subprocess.run(NOCCTL + ["--db", url, *report_args(kind, fmt, out)], env=env, capture_output=True,
+                          text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"report {kind} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return elapsed, done.stdout
+
+
+def check(kind: str, document: dict) -> str:
+    """A short account of the report's numbers (and a sanity check of its shape)."""
+    if kind in ("mttr", "mtta"):
+        o = document["overall"]
+        assert o["count"] > 0 and len(document["by_severity"]) == 5 and len(document["by_client"]) == 50, document
+        return f"count {o['count']:,}, mean {o['mean_seconds']:.0f} s, p50 {o['p50_seconds']:.0f} s, p90 {o['p90_seconds']:.0f} s"
+    if kind == "frequency":
+        alerts = sum(v["alerts"] for v in document["by_type"].values())
+        assert len(document["by_type"]) == 8 and len(document["by_day"]) in (30, 31), document
+        return f"{alerts:,} alerts, {sum(v['events'] for v in document['by_type'].values()):,} events, " \
+               f"{len(document['by_day'])} local days"
+    if kind == "sla":
+        assert document["met"] > 0 and document["breached"] > 0 and document["pending"] > 0, document
+        return f"met {document['met']:,}, breached {document['breached']:,}, pending {document['pending']:,}, " \
+               f"compliance {document['compliance']}"
+    if kind == "noisy":
+        assert len(document["sites"]) == 10, document
+        top = document["sites"][0]
+        return f"top site {top['site']} {top['alerts']:,} alerts ({top['share']:.2%}), {top['suppressed']:,} suppressed"
+    assert set(document["sections"]) == {"mttr", "mtta", "frequency", "sla", "noisy"}, document
+    return "5 sections"
+
+
+def end_to_end(backend: str, url: str, env: dict, repeat: int, workdir: Path, label: str,
+               results: dict) -> dict[str, float]:
+    medians = {}
+    for kind in REPORTS:
+        times, stdout = [], ""
+        for _ in range(repeat):
+            elapsed, stdout = run_report(url, env, kind)
+            times.append(elapsed)
+        document = json.loads(stdout)
+        results[kind] = document
+        medians[kind] = statistics.median(times)
+        verdict = ""
+        if backend == "postgresql":
+            verdict = " [target ≤ 2 s: " + ("met" if medians[kind] <= TARGET_PG else "MISSED") + "]"
+        print(f"{label} report {kind} --format json: {medians[kind]:.2f} s end to end (median of {repeat}: "
+              f"{' '.join(f'{t:.2f}' for t in times)}){verdict}; {check(kind, document)}; load {os.getloadavg()[0]:.1f}",
+              flush=True)
+    html = workdir / "weekly.html"
+    times = []
+    for _ in range(repeat):
+        elapsed, _ = run_report(url, env, "weekly", "html", html)
+        times.append(elapsed)
+    medians["weekly html"] = statistics.median(times)
+    text = html.read_text(encoding="utf-8")
+    assert text.lstrip().lower().startswith("<!doctype html") and "<svg" in text, text[:200]
+    verdict = ""
+    if backend == "postgresql":
+        verdict = " [target ≤ 2 s: " + ("met" if medians["weekly html"] <= TARGET_PG else "MISSED") + "]"
+    print(f"{label} report weekly --format html -o FILE: {medians['weekly html']:.2f} s end to end (median of "
+          f"{repeat}: {' '.join(f'{t:.2f}' for t in times)}){verdict}; {len(text.encode()):,} bytes, EXPORT_DATA "
+          f"audited; load {os.getloadavg()[0]:.1f}", flush=True)
+    return medians
+
+
+class Recorder:
+    """Times every statement an engine runs (SQLAlchemy cursor events)."""
+
+    def __init__(self, engine):
+        from sqlalchemy import event
+
+        self.statements: list[tuple[float, str, object]] = []
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench_started"] = time.perf_counter()
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append((time.perf_counter() - conn.info.pop("bench_started"), statement, parameters))
+
+
+def _what(statement: str) -> str:
+    """A short name for a report statement."""
+    s = " ".join(statement.split())
+    if "percentile_cont" in s or "row_number() OVER" in s:
+        value = "time_to_resolve" if "time_to_resolve" in s else "time_to_ack"
+        group = "severity" if "BY alert.severity" in s else "client" if "BY alert.client_id" in s else "overall"
+        return f"{'mttr' if value == 'time_to_resolve' else 'mtta'} {group}"
+    if "FROM incident" in s:
+        return "sla"
+    if "GROUP BY alert.alert_type" in s:
+        return "frequency by type"
+    if "GROUP BY alert.severity" in s:
+        return "frequency by severity"
+    if "CASE WHEN (alert.first_seen_at <" in s:
+        return "frequency by day"
+    if "GROUP BY alert.site_id" in s:
+        return "noisy by site"
+    if s.startswith("SELECT count(*)") and "FROM alert" in s:
+        return "noisy total"
+    return "other"
+
+
+def in_process(url: str, repeat: int, label: str, explain_dir: Path | None) -> dict[str, float]:
+    """reports.build() for each report after the imports, on a warm connection: median of
+    `repeat`, with the statements of the last run timed."""
+    from nocctl import clock
+    from nocctl.db import make_engine, make_sessionmaker
+    from nocctl.reporting import sections_of
+    from nocctl.services import reports
+    from nocctl.services.rbac import Caller
+
+    clock.set_now(NOW)
+    engine = make_engine(url)
+    recorder = Recorder(engine)
+    session_maker = make_sessionmaker(engine)
+    caller = Caller.from_process("default")
+    since, until = NOW - timedelta(days=DAYS), NOW
+    with session_maker() as session:  # connect and warm up
+        reports.build(session, caller, ("sla",), since, until, ZONE)
+    medians = {}
+    for kind in REPORTS:
+        times = []
+        for _ in range(repeat):
+            recorder.statements.clear()
+            with session_maker() as session:
+                started = time.perf_counter()
+                reports.build(session, caller, sections_of(kind), since, until, ZONE)
+                times.append(time.perf_counter() - started)
+        medians[kind] = statistics.median(times)
+        heavy = [(t, _what(s)) for t, s, _ in recorder.statements if _what(s) != "other"]
+        sql = sum(t for t, _ in heavy)
+        print(f"{label} in-process reports.build({kind}): {medians[kind]:.2f} s (median of {repeat}: "
+              f"{' '.join(f'{t:.2f}' for t in times)}); report SQL {sql:.2f} s in {len(heavy)} statements: "
+              + ", ".join(f"{what} {t:.2f}" for t, what in heavy), flush=True)
+        if explain_dir is not None and kind != "weekly":
+            explain(url, engine, [(s, p) for _, s, p in recorder.statements if _what(s) != "other"],
+                    explain_dir / f"{label.split()[0]}-{kind}.txt", label, kind)
+    clock.set_now(None)
+    engine.dispose()
+    return medians
+
+
+def explain(url: str, engine, statements: list[tuple[str, object]], path: Path, label: str, kind: str) -> None:
+    """Each statement with its parameters and plan (PostgreSQL: EXPLAIN (ANALYZE, BUFFERS);
+    SQLite: EXPLAIN QUERY PLAN) into `path`; one line per statement with its execution time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    postgres = not url.startswith("sqlite")
+    parts = []
+    for statement, parameters in statements:
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if postgres:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            plan = "\n".join(" | ".join(str(c) for c in row) for row in cursor.fetchall())
+            raw.rollback()
+        finally:
+            raw.close()
+        parts.append(f"-- {_what(statement)}\n{statement}\n-- parameters: {parameters!r}\n{plan}\n")
+        summary = next((line for line in plan.splitlines() if "Execution Time" in line), "")
+        if postgres:
+            print(f"{label} EXPLAIN ANALYZE {kind} / {_what(statement)}: {summary.strip()}", flush=True)
+    path.write_text("\n".join(parts))
+
+
+def create_candidates(url: str, label: str, stage: int) -> None:
+    """One stage of CANDIDATE_STAGES by hand in the benchmark database, then ANALYZE (setup)."""
+    postgres = not url.startswith("sqlite")
+    what, pg_sql, sqlite_sql = CANDIDATE_STAGES[stage]
+    if postgres:
+        import psycopg
+
+        conn = psycopg.connect(url, autocommit=True)
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(url.split("///", 1)[1], isolation_level=None)
+    started = time.perf_counter()
+    for sql in pg_sql if postgres else sqlite_sql:
+        conn.execute(sql)
+    if postgres:
+        conn.execute("VACUUM ANALYZE alert")
+        conn.execute("CHECKPOINT")
+        size = conn.execute("SELECT pg_size_pretty(sum(pg_relation_size(indexrelid))) FROM pg_index "
+                            "WHERE indrelid = 'alert'::regclass").fetchone()[0]
+    else:
+        conn.execute("ANALYZE")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = f"{os.path.getsize(url.split('///', 1)[1]) / 2**20:.0f} MB database file"
+    conn.close()
+    os.sync()
+    print(f"{label} setup: candidate stage {stage + 1}: {what} — created in {time.perf_counter() - started:.1f} s "
+          f"(alert indexes now {size})", flush=True)
+
+
+# ---------------------------------------------------------------- rewrites
+
+def frequency_one_statement(session, scope) -> dict:
+    """Frequency in one statement: GROUP BY (type, severity, local day) — at most
+    8 × 5 × 31 rows — rolled up into by_type, by_severity and by_day afterwards, instead of
+    three statements that each read every alert of the window."""
+    from sqlalchemy import case, func, literal, select
+
+    from nocctl.models import Alert
+    from nocctl.services import reports
+
+    where = scope.alerts(Alert.first_seen_at >= scope.since, Alert.first_seen_at < scope.until)
+    local_days = reports.days(scope)
+    bucket = case(*((Alert.first_seen_at < end, index) for index, (_, _, end) in enumerate(local_days)),
+                  else_=len(local_days)) if local_days else literal(0)
+    by_type: dict[str, list[int]] = {}
+    by_severity: dict[str, list[int]] = {}
+    by_day: dict[int, list[int]] = {}
+    for alert_type, severity, day, n, e in session.execute(
+            select(Alert.alert_type, Alert.severity, bucket.label("day"), func.count(),
+                   func.sum(1 + Alert.duplicate_count)).where(*where)
+            .group_by(Alert.alert_type, Alert.severity, bucket)):
+        for table, key in ((by_type, alert_type), (by_severity, severity), (by_day, int(day))):
+            counts = table.setdefault(key, [0, 0])
+            counts[0] += int(n)
+            counts[1] += int(e)
+    ordered = sorted(by_type.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    return {
+        "window": scope.window(),
+        "time_zone": scope.zone.key,
+        "by_type": {t: {"alerts": n, "events": e} for t, (n, e) in ordered},
+        "by_severity": {sev: dict(zip(("alerts", "events"), by_severity.get(sev, (0, 0)))) for sev in SEVERITIES},
+        "by_day": [{"day": label, "alerts": by_day.get(i, (0, 0))[0], "events": by_day.get(i, (0, 0))[1]}
+                   for i, (label, _, _) in enumerate(local_days)],
+    }
+
+
+def noisy_one_statement(session, scope, top: int = 10) -> dict:
+    """Noisy sites in one statement: the total of the window as a window sum over the
+    per-site groups (the NULL-site group included, filtered out after), instead of a second
+    statement that reads every alert of the window again."""
+    from sqlalchemy import case, func, select
+
+    from nocctl.models import Alert, BusinessUnit
+    from nocctl.services import reports
+
+    where = scope.alerts(Alert.first_seen_at >= scope.since, Alert.first_seen_at < scope.until)
+    groups = (select(Alert.site_id.label("site_id"), func.count().label("alerts"),
+                     func.sum(1 + Alert.duplicate_count).label("events"),
+                     func.sum(case((Alert.maintenance_window_id.is_not(None), 1), else_=0)).label("suppressed"),
+                     func.sum(func.count()).over().label("total"))
+              .where(*where).group_by(Alert.site_id).subquery())
+    rows = session.execute(select(groups).where(groups.c.site_id.is_not(None))
+                           .order_by(groups.c.alerts.desc(), groups.c.site_id).limit(top)).all()
+    total = int(rows[0].total) if rows else int(session.scalar(
+        select(func.count()).select_from(Alert).where(*where)) or 0)
+    units = {u.id: u for u in session.execute(
+        select(BusinessUnit.id, BusinessUnit.code, BusinessUnit.client_id)
+        .where(BusinessUnit.id.in_([r.site_id for r in rows] or [-1])))}
+    clients = reports._codes(session, {u.client_id for u in units.values()})
+    return {
+        "window": scope.window(),
+        "total_alerts": total,
+        "sites": [{"site": units[r.site_id].code, "client": clients.get(units[r.site_id].client_id),
+                   "alerts": int(r.alerts), "events": int(r.events), "suppressed": int(r.suppressed),
+                   "share": round(r.alerts / total, 4) if total else 0.0} for r in rows],
+    }
+
+
+def rewrites(url: str, repeat: int, label: str, expected: dict) -> None:
+    """The rewritten frequency and noisy statements (above) in-process, checked against the
+    reports nocctl printed, and the weekly report's SQL with them (MTTR, MTTA and SLA as
+    nocctl runs them): median of `repeat`."""
+    from nocctl import clock
+    from nocctl.db import make_engine, make_sessionmaker
+    from nocctl.services import reports
+    from nocctl.services.rbac import Caller
+
+    clock.set_now(NOW)
+    engine = make_engine(url)
+    session_maker = make_sessionmaker(engine)
+    caller = Caller.from_process("default")
+    since, until = NOW - timedelta(days=DAYS), NOW
+
+    def weekly(session, scope):
+        return {"mttr": reports.mttr(session, scope), "mtta": reports.mtta(session, scope),
+                "frequency": frequency_one_statement(session, scope), "sla": reports.sla(session, scope),
+                "noisy": noisy_one_statement(session, scope)}
+
+    for name, make in (("frequency", frequency_one_statement), ("noisy", noisy_one_statement), ("weekly", weekly)):
+        times, data = [], None
+        for _ in range(repeat):
+            with session_maker() as session, session.begin():
+                started = time.perf_counter()
+                scope = reports.open_scope(session, caller, since, until, ZONE)
+                data = make(session, scope)
+                times.append(time.perf_counter() - started)
+        want = expected.get(name)
+        if name == "weekly" and want is not None:
+            want = want["sections"]
+        same = json.loads(json.dumps(data, default=str)) == want if want is not None else None
+        print(f"{label} in-process rewritten {name}: {statistics.median(times):.2f} s (median of {repeat}: "
+              f"{' '.join(f'{t:.2f}' for t in times)}); same numbers as nocctl's report: "
+              f"{'yes' if same else 'NO' if same is not None else 'not checked'}", flush=True)
+    clock.set_now(None)
+    engine.dispose()
+
+
+def compare(results: dict[str, dict[str, dict]]) -> None:
+    """The same data on both databases must give the same numbers."""
+    if len(results) != 2:
+        return
+    (a, ra), (b, rb) = results.items()
+    differ = []
+    for kind in REPORTS:
+        x, y = dict(ra.get(kind, {})), dict(rb.get(kind, {}))
+        if kind == "weekly":
+            x.pop("generated_at", None), y.pop("generated_at", None)
+        if json.dumps(x, sort_keys=True) != json.dumps(y, sort_keys=True):
+            differ.append(kind)
+    print(f"{a} and {b} reports identical: {'yes' if not differ else 'NO, differ: ' + ', '.join(differ)}", flush=True)
+
+
+def bench(backend: str, args, workdir: Path, env: dict, results: dict) -> None:
+    label = backend
+    dbs = Database(backend, args.pg, workdir)
+    try:
+        url = dbs.new()
+        prepare(url, workdir, env)
+        seconds = load(url, args.alerts, args.incidents, args.layout)
+        print(f"{label} setup: {args.alerts:,} alerts + {args.incidents:,} incidents loaded and analysed in "
+              f"{seconds:.1f} s ({args.layout}); {census(url)}", flush=True)
+        results[backend] = {}
+        end_to_end(backend, url, env, args.repeat, workdir, label, results[backend])
+        in_process(url, args.repeat, label, args.explain)
+        if args.rewrites:
+            rewrites(url, args.repeat, label, results[backend])
+        if args.candidates:
+            for stage in range(len(CANDIDATE_STAGES)):
+                create_candidates(url, label, stage)
+                label = f"{backend} +stage {stage + 1}"
+                end_to_end(backend, url, env, args.repeat, workdir, label, {})
+                in_process(url, args.repeat, label, args.explain / f"stage{stage + 1}" if args.explain else None)
+                if args.rewrites:
+                    rewrites(url, args.repeat, label, results[backend])
+        if args.keep:
+            print(f"{backend}: kept {url}", flush=True)
+            dbs.created.clear()
+    finally:
+        dbs.drop_all()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=1_000_000, help="Alerts stored  [default: 1,000,000]")
+    parser.add_argument("--incidents", type=int, default=100_000, help="Incidents stored  [default: 100,000]")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="One backend  [default: both]")
+    parser.add_argument("--pg", default=os.environ.get("NOC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+                        metavar="URL", help="Server to create the benchmark databases on (dropped at the end)")
+    parser.add_argument("--repeat", type=int, default=3, metavar="N", help="Runs per measurement (median)")
+    parser.add_argument("--layout", choices=["chronological", "shuffled"], default="chronological",
+                        help="Rows stored in first-seen order (as ingest writes them) or scattered")
+    parser.add_argument("--explain", type=Path, metavar="DIR", help="Write each report's statements and plans here")
+    parser.add_argument("--candidates", action="store_true",
+                        help="Then create the CANDIDATE_STAGES indexes by hand, stage by stage, measuring each")
+    parser.add_argument("--rewrites", action="store_true",
+                        help="Also time the one-statement frequency and noisy queries (checked against nocctl's)")
+    parser.add_argument("--keep", action="store_true", help="Keep the databases (print their URLs)")
+    args = parser.parse_args()
+
+    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        if args.keep:
+            workdir = Path(tempfile.mkdtemp(prefix="nocbench-"))
+        config = workdir / "empty.toml"
+        config.write_text("")
+        base = {k: v for k, v in os.environ.items() if k not in ("NOC_DATABASE_URL", "NOC_NOW", "NOC_TENANT")}
+        env = {**base, "NOC_CONFIG": str(config), "NOC_NOW": NOW_TEXT}
+        for backend in [args.only] if args.only else ["sqlite", "postgresql"]:
+            bench(backend, args, workdir, env, results)
+    compare(results)
+
+
+if __name__ == "__main__":
+    main()
