@@ -55,18 +55,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, text, true
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.errors import BadInput, NotFound, PermissionDenied
-from nocctl.models import AccessGrant, BusinessUnit, Person, Snapshot, Tenant
+from nocctl.errors import BadInput, NotFound
+from nocctl.models import BusinessUnit, Person, Snapshot, Tenant
 from nocctl.models.base import UTCDateTime
 from nocctl.rawsql import RawSQL
 from nocctl.services import maintenance, passlock
 from nocctl.services.rbac import Actor, Caller, authenticate
-from nocctl.vocabulary import SEVERITIES, VIEW_CAPABILITIES
+from nocctl.services.reports import _visibility  # the reports' view filter: grants read once
+from nocctl.vocabulary import SEVERITIES
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -424,23 +425,6 @@ def run(engine: Engine, config: Config, caller: Caller, now: datetime, dry_run: 
 
 
 # ---------------------------------------------------------------- list and show
-
-def _visibility(session: Session, actor: Actor):
-    """The caller's view grants, read once, as a filter on (client, site) columns (as the
-    reports do): tenant-wide sees everything; otherwise the granted clients and sites — a
-    client's own snapshot needs a grant on the client, a site's on the site or its client.
-    No view grant at all: 77."""
-    grants = session.execute(select(AccessGrant.scope_kind, AccessGrant.unit_id).where(
-        AccessGrant.tenant_id == actor.tenant_id, AccessGrant.person_id == actor.person_id,
-        AccessGrant.capability.in_(VIEW_CAPABILITIES))).all()
-    if not grants:
-        raise PermissionDenied(f"{actor.username!r} has no view capability",
-                               f"an admin can run `nocctl user grant {actor.username} noc:view_client --client CODE`")
-    if any(g.scope_kind == "TENANT" for g in grants):
-        return lambda client_col, site_col: true()
-    granted = sorted({g.unit_id for g in grants})
-    return lambda client_col, site_col: or_(client_col.in_(granted), site_col.in_(granted))
-
 
 def _listing(actor: Actor, seen):
     client, site = aliased(BusinessUnit), aliased(BusinessUnit)
