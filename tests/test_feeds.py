@@ -469,7 +469,7 @@ def test_kind_alert_is_the_default_alert_ingest(noc, db_url, tmp_path):
     assert explicit.exit_code == default.exit_code == 65  # the example names a site not created yet
     assert summary(explicit) == summary(default)
     assert set(summary(explicit)) == {"received", "created", "deduplicated", "suppressed", "resolved",
-                                      "acknowledged", "replayed", "rejected"}
+                                      "acknowledged", "replayed", "unmatched", "rejected"}
     before = state(db_url)
     replay = noc("ingest", str(data), "--json")
     assert summary(replay)["replayed"] == summary(explicit)["received"] - summary(explicit)["rejected"]

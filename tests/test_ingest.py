@@ -31,7 +31,7 @@ def test_duplicates_merge_into_one_alert_with_counts(noc, db_url):
     result = noc("ingest", "--json", input=data)
     assert result.exit_code == 0, result.stderr
     assert summary(result) == {"received": 4, "created": 2, "deduplicated": 2, "suppressed": 0, "resolved": 0,
-                               "acknowledged": 0, "replayed": 0, "rejected": 0}
+                               "acknowledged": 0, "replayed": 0, "unmatched": 0, "rejected": 0}
     found = rows(db_url, "SELECT entity_id, duplicate_count, first_seen_at, last_seen_at, status FROM alert"
                          " ORDER BY entity_id")
     assert [(r[0], r[1], r[4]) for r in found] == [("cam-01", 2, "NEW"), ("cam-02", 0, "NEW")]
@@ -163,7 +163,7 @@ def test_maintenance_by_type_and_resolve_of_a_suppressed_alert(noc, db_url):
         {"action": "resolve", "alert_type": "DEVICE_OFFLINE", "site": "ACME-BLR-WF", "entity_type": "device",
          "entity_id": "cam-01", "occurred_at": "2026-03-01T10:20:00Z"}))
     assert summary(result) | {} == {"received": 3, "created": 1, "deduplicated": 0, "suppressed": 1, "resolved": 1,
-                                    "acknowledged": 0, "replayed": 0, "rejected": 0}
+                                    "acknowledged": 0, "replayed": 0, "unmatched": 0, "rejected": 0}
     assert rows(db_url, "SELECT alert_type, status FROM alert ORDER BY alert_type") == [
         ("DEVICE_OFFLINE", "RESOLVED"), ("GEOFENCE_BREACH", "NEW")]
 

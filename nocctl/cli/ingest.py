@@ -162,9 +162,8 @@ def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, b
     counts = summary.as_dict()
     if as_json:
         click.echo(json.dumps(counts))
-    unmatched = getattr(summary, "unmatched", 0)  # feeds have no acknowledge/resolve events
-    extra = {"unmatched": unmatched} if kind == "alert" else {}
-    log.get().info("ingest summary", kind=kind, **counts, **extra, dry_run=dry_run, strict=strict,
+    unmatched = counts.get("unmatched", 0)  # feeds have no acknowledge/resolve events
+    log.get().info("ingest summary", kind=kind, **counts, dry_run=dry_run, strict=strict,
                    seconds=round(elapsed, 3), records_per_second=round(summary.received / max(elapsed, 1e-9)))
     if unmatched:
         note(f"nocctl: {unmatched} acknowledge/resolve event(s) matched no alert in a state they apply to")

@@ -14,6 +14,7 @@ import hashlib
 import json
 import multiprocessing
 import pickle
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class Summary:
 
     def as_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in ("received", "created", "deduplicated", "suppressed", "resolved",
-                                              "acknowledged", "replayed", "rejected")}
+                                              "acknowledged", "replayed", "unmatched", "rejected")}
 
 
 @dataclass
@@ -112,7 +113,13 @@ def forked(batches: Iterator[list], batch_size: int, make: Callable[[tuple], tup
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_produce, args=(batches, sender, receiver), name="nocctl-ingest-reader",
                             daemon=True)
-    child.start()
+    # multiprocessing closes sys.stdin in a new child before it runs; the reader still has
+    # the rest of stdin to read. Without a sys.stdin at the fork it closes nothing.
+    stdin, sys.stdin = sys.stdin, None  # type: ignore[assignment]
+    try:
+        child.start()
+    finally:
+        sys.stdin = stdin
     sender.close()
     try:
         while True:
