@@ -33,10 +33,47 @@ DEFAULTS: dict[str, Any] = {
     # Retention ages. Alerts and incidents are kept unless an archive age is set for them
     # (`alerts`, `incidents`): they are then written to an archive file before deletion.
     "retention": {"snapshots": "30d", "event_keys": "30d", "notifications": "30d", "rejects": "30d"},
+    # Ingest limits: a record (an NDJSON line, an array element, a document) larger than
+    # this is a reject; so is an event time this far ahead of the clock (a host clock gone
+    # wrong, or a typo in the year), which would sort before everything real for ever.
+    "ingest": {"max_record_size": "1MiB", "max_future_skew": "10m"},
 }
 
 # Keys whose values (and everything inside them) are secret. HTTP headers carry tokens.
 _SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|credential|headers)", re.IGNORECASE)
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(|b|kib|kb|k|mib|mb|m|gib|gb|g)\s*$", re.IGNORECASE)
+_SIZE_FACTOR = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
+                "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
+
+
+def parse_size(value: Any, what: str) -> int:
+    """`1MiB`, `512KiB`, `2m`, or plain bytes -> bytes (> 0). Units are binary (KB = KiB)."""
+    match = _SIZE.match(str(value)) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if match is None or int(match.group(1)) == 0:
+        raise BadInput(f"{what} {value!r} is not a size", "use e.g. 1MiB, 512KiB or a number of bytes")
+    return int(match.group(1)) * _SIZE_FACTOR[match.group(2).lower()]
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """The `[ingest]` section, parsed."""
+
+    max_record_bytes: int
+    max_future_skew: int  # seconds
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "IngestLimits":
+        from nocctl.clock import parse_duration
+
+        section = settings.get("ingest")
+        unknown = set(section) - set(DEFAULTS["ingest"])
+        if unknown:
+            raise BadInput(f"unknown key(s) in [ingest]: {', '.join(sorted(unknown))}",
+                           "the keys are " + ", ".join(DEFAULTS["ingest"]))
+        return cls(parse_size(section["max_record_size"], "ingest.max_record_size"),
+                   parse_duration(section["max_future_skew"], "ingest.max_future_skew"))
 
 
 def data_home() -> Path:

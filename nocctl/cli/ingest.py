@@ -50,11 +50,66 @@ class _Progress:
             click.echo("\r\033[K", err=True, nl=False)
 
 
+class RejectsFile:
+    """`--rejects FILE`: the raw text of each rejected record appended, one per line, the
+    file synced once the run ends. If it cannot be written (disk full, a quota), what this
+    run appended is cut off again — no half line — and the run goes on: every reject is
+    still in the dead-letter table. The failure is told once, and the exit status says it."""
+
+    def __init__(self, path: str):
+        from nocctl.errors import UsageError
+
+        self.path = path
+        try:
+            self.handle = open(path, "ab")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise UsageError(f"cannot write the rejects file {path}: {exc.strerror}",
+                             "name a file in a writable directory") from None
+        self.start = self.handle.tell()
+        self.failed: str | None = None
+
+    def write(self, raw: str) -> None:
+        if self.failed is None:
+            try:
+                self.handle.write(raw.replace("\r", " ").replace("\n", " ").encode("utf-8", "backslashreplace") + b"\n")
+            except OSError as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        self.failed = exc.strerror or type(exc).__name__
+        click.echo(f"nocctl: error: cannot write the rejects file {self.path}: {self.failed}; it is left as it was"
+                   " before this run, and every reject is kept in the dead-letter table (`nocctl ingest rejects"
+                   " list`)", err=True)
+        try:
+            self.handle.truncate(self.start)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        import os
+
+        if self.failed is None:
+            try:
+                self.handle.flush()
+                os.fsync(self.handle.fileno())
+            except OSError as exc:
+                self._fail(exc)
+        try:
+            self.handle.close()
+        except OSError:
+            try:  # the buffer could not be flushed: cut it off again through the path
+                os.truncate(self.path, self.start)
+            except OSError:
+                pass
+
+
 def _sources(files: tuple[str, ...]):
-    """(name, binary line iterator) for each input; `-` or nothing is stdin."""
+    """(name, binary pieces) for each input; `-` or nothing is stdin."""
+    from nocctl.services.ingest.reader import pieces
+
     for name in files or ("-",):
         if name == "-":
-            yield "<stdin>", sys.stdin.buffer
+            yield "<stdin>", pieces(sys.stdin.buffer)
         else:
             try:
                 handle = open(name, "rb")
@@ -63,7 +118,7 @@ def _sources(files: tuple[str, ...]):
 
                 raise NotFound(f"cannot open {name}: {exc.strerror}") from None
             with handle:
-                yield name, handle
+                yield name, pieces(handle)
 
 
 class IngestGroup(click.Group):
@@ -124,14 +179,16 @@ def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, b
         return
     app: App = ctx.obj
     from nocctl import clock, log
+    from nocctl.config import IngestLimits
     from nocctl.services.ingest.pipeline import Ingest, Options
     from nocctl.services.ingest.reader import read_documents
 
+    limits = IngestLimits.from_settings(app.settings)
     kind = kind.lower()
     if kind == "alert":
         options = Options(input_format, client, site, batch_size, dry_run, strict,
                           clock.parse_duration(app.settings.get("correlation_window"), "correlation_window"),
-                          incidents=auto_incidents(app))
+                          incidents=auto_incidents(app), max_future_skew=limits.max_future_skew)
         runner = Ingest
     else:
         if input_format != "auto":
@@ -139,21 +196,22 @@ def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, b
         from nocctl.services.ingest.feeds import FeedIngest
 
         options = Options(client=client, site=site, batch_size=batch_size, dry_run=dry_run, strict=strict,
-                          kind=kind)
+                          kind=kind, max_future_skew=limits.max_future_skew)
         runner = FeedIngest
-    rejects_file = open(rejects_path, "a", encoding="utf-8") if rejects_path else None
+    rejects_file = RejectsFile(rejects_path) if rejects_path else None
     progress = _Progress(sys.stderr.isatty() and app.verbosity >= 0)
 
     def on_reject(reject) -> None:
         where = f"{reject.source}:{reject.line}" if reject.line else reject.source
         click.echo(f"nocctl: {where}: rejected: {reject.reason}", err=True)
         if rejects_file is not None:
-            rejects_file.write(reject.raw.replace("\n", " ") + "\n")
+            rejects_file.write(reject.raw)
 
     started = time.monotonic()
     run = runner(lambda: app.session(write=True), app.caller(), options, on_reject, progress)
     try:
-        summary = run.run(doc for name, lines in _sources(files) for doc in read_documents(lines, name))
+        summary = run.run(doc for name, chunks in _sources(files)
+                          for doc in read_documents(chunks, name, limits.max_record_bytes))
     finally:
         progress.done()
         if rejects_file is not None:
@@ -169,6 +227,14 @@ def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, b
         note(f"nocctl: {unmatched} acknowledge/resolve event(s) matched no alert in a state they apply to")
     if strict and summary.rejected:
         note("nocctl: --strict: nothing was committed")
+    if run.internal_errors:
+        from nocctl.errors import NocError
+
+        raise NocError(f"internal error: {run.internal_errors} record(s) could not be processed; they are kept as"
+                       " dead letters with reason `internal error: …`",
+                       "see `nocctl ingest rejects list`, report the reason, and retry them once fixed")
+    if rejects_file is not None and rejects_file.failed:
+        ctx.exit(75)
     if summary.rejected:
         ctx.exit(65)
 
@@ -204,10 +270,13 @@ def rejects_retry(ctx, ids, as_json):
     from nocctl import clock
     from nocctl.services.ingest import rejects as service
 
+    from nocctl.config import IngestLimits
+
     window = clock.parse_duration(app.settings.get("correlation_window"), "correlation_window")
     outcome = service.retry(lambda: app.session(write=True), app.caller(), ids, window, auto_incidents(app),
                             on_reject=lambda r: click.echo(f"nocctl: reject {r.source}: still rejected: {r.reason}",
-                                                           err=True))
+                                                           err=True),
+                            max_future_skew=IngestLimits.from_settings(app.settings).max_future_skew)
     if as_json:
         click.echo(json.dumps(outcome))
     else:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nocctl.models.base import Base, BigId, Json, UTCDateTime, one_of
@@ -36,6 +36,8 @@ class IngestReject(Base):
         # The same bad record piped again is not kept twice while it is pending.
         Index("uq_ingest_reject_pending_raw", "tenant_id", "raw_hash", unique=True,
               sqlite_where=text("status = 'PENDING'"), postgresql_where=text("status = 'PENDING'")),
+        # A scoped feed account lists and retries what it sent.
+        Index("ix_ingest_reject_tenant_sender_status", "tenant_id", "sender_person_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -51,3 +53,8 @@ class IngestReject(Base):
     status: Mapped[str] = mapped_column(String(10), default="PENDING", server_default="PENDING")
     attempts: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     retried_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who sent it (NULL on rows older than these columns): `rejects retry` runs it again with
+    # the sender's rights. The system (a cron pass) has no person.
+    sender_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    sender_login: Mapped[str | None] = mapped_column(String(100))
+    sender_system: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

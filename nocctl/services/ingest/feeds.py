@@ -23,7 +23,7 @@ import operator
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from sqlalchemy import text
@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session
 from nocctl import clock
 from nocctl.errors import BadInput
 from nocctl.rawsql import RawSQL
+from nocctl.services.ingest import formats
 from nocctl.services.ingest.formats import RecordError, alert_type_name
-from nocctl.services.ingest.pipeline import Ingest, Options, Reject
+from nocctl.services.ingest.pipeline import Ingest, Options, Reject, future_reason
 from nocctl.services.rbac import Caller
 from nocctl.vocabulary import FEED_KINDS, SEVERITIES
 
@@ -123,10 +124,7 @@ def _ident(value: Any, key: str) -> str | None:
 
 
 def _instant(value: Any, key: str) -> Instant:
-    try:
-        return clock.parse_instant(value, key).isoformat(" ", "microseconds")[:26]  # already UTC
-    except BadInput as exc:
-        raise RecordError(str(exc)) from None
+    return formats.instant(value, key).isoformat(" ", "microseconds")[:26]  # already UTC
 
 
 _SEPARATORS = re.compile(r"[\s\-]+")
@@ -378,10 +376,12 @@ class FeedIngest(Ingest):
     def _prepare(self, session: Session) -> None:
         pass  # no maintenance windows: feeds are facts, not alerts
 
-    def _process(self, session: Session, batch) -> None:
+    def _process(self, session: Session, batch) -> list[Reject]:
         if not self.started:
             self._start(session)
         now = clock.now()
+        skew = self.options.max_future_skew
+        latest = instant_text(now + timedelta(seconds=skew))  # fixed-width text sorts like the instants
         self._load_units(session, batch)
         rejects: list[Reject] = []
         reject, place, places = self._reject, self._place, self._places
@@ -390,6 +390,10 @@ class FeedIngest(Ingest):
         for record, source, line, item in batch:
             if isinstance(record, RecordError):
                 reject(rejects, source, line, str(record), item)
+                continue
+            if record.updated_at > latest:  # it would win over every later version, for ever
+                at = datetime.fromisoformat(record.updated_at + "+00:00")
+                reject(rejects, source, line, future_reason("updated_at", at, now, skew), item)
                 continue
             placed = places.get((record.site, record.client))
             if placed is None:
@@ -417,6 +421,7 @@ class FeedIngest(Ingest):
         self.summary.updated += updated
         self.summary.unchanged += valid - inserted - updated
         self._keep_rejects(sql, rejects, now)
+        return rejects
 
     def _upsert(self, session: Session, sql: RawSQL, newest: dict[str, tuple], now: datetime) -> tuple[int, int]:
         tid, kind, as_json = self.actor.tenant_id, self.kind, sql.json

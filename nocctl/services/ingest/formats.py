@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from nocctl.clock import parse_instant
@@ -58,7 +58,8 @@ def alert_type_name(value: Any, field: str = "alert_type") -> str:
     if not ALERT_TYPE.match(name):
         name = _NON_WORD.sub("_", _CAMEL.sub("_", name)).strip("_").upper()
     if not ALERT_TYPE.match(name):
-        raise RecordError(f"{field} {value!r} is not a usable type name (UPPER_SNAKE, up to 64 characters)")
+        shown = repr(value) if len(value) <= 70 else repr(value[:64]) + "…"
+        raise RecordError(f"{field} {shown} is not a usable type name (UPPER_SNAKE, up to 64 characters)")
     return name
 
 
@@ -93,13 +94,27 @@ def _ident(record: dict, key: str, limit: int = 200) -> str | None:
     return value
 
 
-def _instant(value: Any, key: str) -> datetime | None:
-    if value is None:
-        return None
+# Instants a record may carry: from the Unix epoch (a clock never set says 1970) to well
+# before the calendar ends, so that windows and durations around them stay computable.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
+def instant(value: Any, key: str) -> datetime:
+    """An ISO 8601 instant with an offset, as aware UTC, within EARLIEST..LATEST."""
     try:
-        return parse_instant(value, key)
+        parsed = parse_instant(value, key)
     except BadInput as exc:
         raise RecordError(str(exc)) from None
+    except (OverflowError, ValueError):  # the offset takes it past year 1 or 9999
+        raise RecordError(f"{key} {value!r} is not a representable time") from None
+    if not EARLIEST <= parsed < LATEST:
+        raise RecordError(f"{key} {value!r} is outside the times nocctl accepts (1970 to 9000)")
+    return parsed
+
+
+def _instant(value: Any, key: str) -> datetime | None:
+    return None if value is None else instant(value, key)
 
 
 def _severity(value: Any, key: str = "severity") -> str:
@@ -186,6 +201,8 @@ def _am_alert(alert: Any, defaults: dict[str, Any]) -> Record:
     status = alert.get("status") or defaults.get("status")
     resolved = status == "resolved"  # webhook; /api/v2/alerts gives {"state": …}: still firing
     when = alert.get("endsAt") if resolved else alert.get("startsAt")
+    if when in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z"):
+        when = None  # Go's zero time: Alertmanager's way of saying "not set"
     fingerprint = alert.get("fingerprint")
     if fingerprint is not None and not isinstance(fingerprint, str):
         raise RecordError("fingerprint must be a string")

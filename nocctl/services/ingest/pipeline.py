@@ -10,6 +10,7 @@ resolve of the same key in one batch goes to a later round, so per-key order is 
 from __future__ import annotations
 
 import bisect
+import copy
 import hashlib
 import json
 import multiprocessing
@@ -18,13 +19,14 @@ import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import or_, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from nocctl import clock
-from nocctl.errors import PermissionDenied
+from nocctl.errors import NocError, NotFound, PermissionDenied, TemporaryFailure, from_database_error
 from nocctl.models import AccessGrant, Alert, BusinessUnit
 from nocctl.services import audit, incidents, maintenance
 from nocctl.services.ingest import formats, reader
@@ -51,6 +53,7 @@ class Options:
     incidents: incidents.AutoIncidents | None = None  # None: open no incidents automatically
     system: bool = False  # act as the system (a cron pass): no person, tenant-wide, audited with login and host
     kind: str = "alert"  # or a feed kind (vocabulary.FEED_KINDS): see feeds.FeedIngest
+    max_future_skew: int = 600  # seconds an event time may be ahead of the clock
 
 
 @dataclass
@@ -164,6 +167,21 @@ def _produce(batches: Iterator[list], sender, receiver) -> None:
             sender.send_bytes(pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}")))
 
 
+def _is_per_record(exc: Exception) -> bool:
+    """Whether a failed batch may be split to find the records behind it: not when the
+    database is down or locked, its schema is old, or the caller may not ingest (then the
+    run stops with that error's code); yes for a bug, or a value the database refused."""
+    if isinstance(exc, (NocError, MemoryError)):
+        return False
+    mapped = from_database_error(exc) if isinstance(exc, DBAPIError) else None
+    return not isinstance(mapped, (TemporaryFailure, NotFound, PermissionDenied))
+
+
+def future_reason(field: str, at: datetime, now: datetime, skew: int) -> str:
+    return (f"{field} {clock.isoformat(at)} is more than {clock.format_duration(skew)} ahead of the clock"
+            f" ({clock.isoformat(now)}; setting ingest.max_future_skew)")
+
+
 def default_dedup_key(alert_type: str, unit_code: str, entity_type: str | None, entity_id: str | None) -> str:
     """md5 of `alert_type|site-or-client code|entity_type|entity_id` (DESIGN §3)."""
     return hashlib.md5(f"{alert_type}|{unit_code}|{entity_type or ''}|{entity_id or ''}".encode()).hexdigest()
@@ -201,6 +219,7 @@ class Ingest:
         self.summary = Summary()
         self.units: dict[str, tuple[int, str, int] | None] = {}  # code -> (id, kind, client_id)
         self.started = False
+        self.internal_errors = 0  # records kept as dead letters because processing them failed
 
     # ------------------------------------------------------------ driving
 
@@ -275,11 +294,49 @@ class Ingest:
         self.rules = maintenance.Rulebook(maintenance.load_rules(session, self.actor.tenant_id))
 
     def _flush(self, batch, outer: Session | None) -> None:
+        """Write one batch in its own transaction (a savepoint inside `outer`), then tell of
+        its rejects. If it fails for a reason that is not the database's or the caller's
+        (a bug reached by some record), the batch is retried in halves until the records
+        that fail are alone; each is kept as a dead letter `internal error: …` and the rest
+        is written: a bug costs the records that reach it, never their neighbours."""
+        saved = copy.copy(self.summary)
+        try:
+            if outer is not None:
+                with outer.begin_nested():
+                    rejects = self._process(outer, batch)
+            else:
+                with self.session_factory() as session, session.begin():
+                    rejects = self._process(session, batch)
+        except Exception as exc:  # noqa: BLE001 - sorted by _is_per_record, re-raised otherwise
+            if not self.started or not _is_per_record(exc):
+                raise
+            self.summary = saved
+            if len(batch) > 1:
+                half = len(batch) // 2
+                self._flush(batch[:half], outer)
+                self._flush(batch[half:], outer)
+            else:
+                self._keep_internal_error(batch[0], exc, outer)
+            return
+        for reject in rejects:
+            self.on_reject(reject)
+        self.on_batch(self.summary)
+
+    def _keep_internal_error(self, item, exc: Exception, outer: Session | None) -> None:
+        _, source, line, raw = item
+        detail = " ".join(str(exc).split())[:300]
+        reject = Reject(source, line, f"internal error: {type(exc).__name__}" + (f": {detail}" if detail else ""),
+                        reader.raw_text(raw))
         if outer is not None:
-            self._process(outer, batch)
+            with outer.begin_nested():
+                self._keep_rejects(RawSQL(outer), [reject], clock.now())
         else:
             with self.session_factory() as session, session.begin():
-                self._process(session, batch)
+                self._keep_rejects(RawSQL(session), [reject], clock.now())
+        self.summary.received += 1
+        self.summary.rejected += 1
+        self.internal_errors += 1
+        self.on_reject(reject)
         self.on_batch(self.summary)
 
     def _load_scope(self, session: Session) -> None:
@@ -294,10 +351,12 @@ class Ingest:
 
     # ------------------------------------------------------------ one batch
 
-    def _process(self, session: Session, batch) -> None:
+    def _process(self, session: Session, batch) -> list[Reject]:
+        """Write one batch; return its rejects (told once the batch is committed)."""
         if not self.started:
             self._start(session)
         now = clock.now()
+        self.latest = now + timedelta(seconds=self.options.max_future_skew)
         rejects: list[Reject] = []
         events: list[Event] = []
         self._load_units(session, batch)
@@ -334,12 +393,16 @@ class Ingest:
         if audit_entries:
             audit.record_many(session, self.actor, audit_entries)
         self._keep_rejects(sql, rejects, now)
+        return rejects
 
-    def _reject(self, rejects: list[Reject], source: str, line: int | None, reason: str, raw: object) -> None:
-        """Note one bad record: told at once (stderr, the rejects file), kept for the batch."""
-        found = Reject(source, line, reason, reader.raw_text(raw))
-        rejects.append(found)
-        self.on_reject(found)
+    @staticmethod
+    def _reject(rejects: list[Reject], source: str, line: int | None, reason: str, raw: object) -> None:
+        """Note one bad record of the batch (kept with it, told when it is committed). The
+        reason is one line of at most 300 characters: it may quote the record's values."""
+        if len(reason) > 300 or "\n" in reason:
+            reason = " ".join(reason.split())
+            reason = reason if len(reason) <= 300 else reason[:150] + " … " + reason[-147:]
+        rejects.append(Reject(source, line, reason, reader.raw_text(raw)))
 
     def _keep_rejects(self, sql: RawSQL, rejects: list[Reject], now: datetime) -> None:
         """The batch's bad records into the dead-letter table, with what `ingest rejects
@@ -348,13 +411,18 @@ class Ingest:
             kind = self.options.kind
             tid, fmt = self.actor.tenant_id, self.options.input_format if kind == "alert" else kind
             defaults = sql.json({"client": self.options.client, "site": self.options.site})
+            # Who sent it: `rejects retry` re-processes it with the sender's rights, not the retrier's.
+            person, login, system = self.actor.person_id, self.caller.os_user[:100], self.options.system
+            sender = "system" if system else str(person)
             sql.insert(
                 "INSERT INTO ingest_reject (tenant_id, received_at, source, line, reason, raw, raw_hash, input_format,"
-                " defaults)",
-                ["bigint", "timestamptz", "text", "integer", "text", "text", "text", "text", "jsonb"],
-                [(tid, sql.ts(now), r.source[:500], r.line, r.reason, r.raw, hashlib.sha1(r.raw.encode()).hexdigest(),
-                  fmt, defaults) for r in rejects],
-                # The same bad record piped again is kept once while pending.
+                " defaults, sender_person_id, sender_login, sender_system)",
+                ["bigint", "timestamptz", "text", "integer", "text", "text", "text", "text", "jsonb", "bigint", "text",
+                 "boolean"],
+                [(tid, sql.ts(now), r.source[:500], r.line, r.reason, r.raw,
+                  hashlib.sha1(f"{sender}\n{r.raw}".encode()).hexdigest(), fmt, defaults, person, login, system)
+                 for r in rejects],
+                # The same bad record piped again by the same sender is kept once while pending.
                 "ON CONFLICT (tenant_id, raw_hash) WHERE status = 'PENDING' DO NOTHING",
             )
 
@@ -378,6 +446,8 @@ class Ingest:
                 self.units[code] = (unit_id, kind, client_id)
 
     def _event(self, record: Record, now: datetime) -> Event:
+        if record.occurred_at is not None and record.occurred_at > self.latest:
+            raise RecordError(future_reason("occurred_at", record.occurred_at, now, self.options.max_future_skew))
         placed = self._place(record.site, record.client)
         if placed is None:
             if record.action != "trigger" and record.dedup_key:

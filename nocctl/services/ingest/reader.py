@@ -1,18 +1,33 @@
 """Streaming reader of JSON input: NDJSON, a JSON array, or one (or several concatenated)
-JSON documents, from a binary stream. Memory stays flat for NDJSON and arrays; each
-document is yielded with its source and starting line so a bad one can be reported and
-kept (its raw text) without stopping the good ones."""
+JSON documents, from a binary stream read in bounded pieces. Memory stays flat whatever
+the input: no line, element or document is held beyond the record size limit. Each
+document is yielded with its source and starting line, so a bad one is reported and kept
+(its raw text) without stopping the good ones.
+
+JSON is RFC 8259 and a little stricter: NaN and Infinity, duplicate keys in one object,
+integers beyond 64 bits, numbers that overflow a double, unpaired UTF-16 surrogates and
+nesting deeper than `MAX_DEPTH` are each a reject of that record, never a crash: they are
+what a broken exporter sends, and the database (or the next reader of the data) would
+refuse them later, far from their line number.
+"""
 from __future__ import annotations
 
+import codecs
+import io
 import json
+import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-# A document still not parseable after this much text is given up on (kept as a reject).
-MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+MAX_RECORD_BYTES = 1024 * 1024  # default of the `[ingest] max_record_size` setting
+MAX_DEPTH = 100  # arrays and objects inside one another
+PIECE_BYTES = 64 * 1024  # what one read of the input returns at most
+_INT64 = 2**63
 
-_decoder = json.JSONDecoder()
+NUL_REASON = "contains a NUL character, which the database cannot store"
+DEPTH_REASON = f"invalid JSON: nested deeper than {MAX_DEPTH} levels"
 _WHITESPACE = " \t\r\n"
 
 
@@ -25,13 +40,88 @@ class Document:
     error: str | None = None
 
 
-NUL_REASON = "contains a NUL character, which the database cannot store"
+class _Refused(ValueError):
+    """Valid JSON syntax that nocctl does not take (the message is the reason)."""
+
+
+def _constant(name: str) -> Any:
+    raise _Refused(f"invalid JSON: {name} is not a number in JSON (RFC 8259)")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _Refused(f"number {text[:40]} is too large")
+    return value
+
+
+def _int(text: str) -> int:
+    if len(text) < 19:  # the common case: fits in 64 bits for certain
+        return int(text)
+    if len(text) > 20 or not -_INT64 <= (value := int(text)) < _INT64:
+        raise _Refused(f"integer {text[:40]}{'…' if len(text) > 40 else ''} does not fit in 64 bits")
+    return value
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _Refused(f"invalid JSON: duplicate key {twice!r} in one object")
+    return value
+
+
+_decoder = json.JSONDecoder(parse_float=_float, parse_int=_int, parse_constant=_constant, object_pairs_hook=_object)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # what the surrogateescape error handler makes of bad bytes
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+        children = item.values() if type(item) is dict else item
+        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
+    return deepest
+
+
+def _check(text: str, value: Any) -> str | None:
+    """Why a parsed value cannot be taken, or None. Cheap unless the text could be bad."""
+    if "\x00" in text or "\\u0000" in text:
+        return NUL_REASON  # PostgreSQL text and jsonb refuse it, raw or escaped
+    if type(value) in (dict, list) and text.count("{") + text.count("[") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+        return DEPTH_REASON
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return "invalid JSON: an unpaired UTF-16 surrogate escape (\\uD800–\\uDFFF) is not text"
+    return None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return DEPTH_REASON
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} (column {exc.colno})"
+    if isinstance(exc, _Refused):
+        return str(exc)
+    return f"invalid JSON: {exc}"
 
 
 def _raw(data: bytes | str) -> str:
     """Text to keep for a reject: undecodable bytes and NULs written as escapes."""
-    text = data if isinstance(data, str) else data.decode("utf-8", errors="backslashreplace")
-    return text.replace("\x00", "\\x00")
+    if isinstance(data, str):
+        if _UNDECODABLE.search(data):  # bytes the buffers carried along as surrogateescape
+            data = data.encode("utf-8", "surrogateescape")
+        else:
+            return data.replace("\x00", "\\x00")
+    return data.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
 
 
 def raw_text(raw: Any) -> str:
@@ -44,160 +134,328 @@ def raw_text(raw: Any) -> str:
     return json.dumps(raw, ensure_ascii=False, default=str)
 
 
-def _has_nul(text: bytes | str) -> bool:
-    """A NUL, raw or as the JSON escape \\u0000: PostgreSQL text and jsonb refuse both."""
-    if isinstance(text, bytes):
-        return b"\x00" in text or b"\\u0000" in text
-    return "\x00" in text or "\\u0000" in text
+def size_text(size: int) -> str:
+    """1048576 -> '1 MiB', 65536 -> '64 KiB', else bytes."""
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size:,} bytes"
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8 text"
-    if isinstance(exc, json.JSONDecodeError):
-        return f"invalid JSON: {exc.msg} (column {exc.colno})"
-    return f"invalid JSON: {exc}"
+def oversize_reason(size: int, limit: int, complete: bool = True) -> str:
+    what = f"{size:,} bytes" if complete else f"more than {size:,} bytes"
+    return (f"record of {what} is larger than the {size_text(limit)} limit (setting ingest.max_record_size);"
+            f" its first {size_text(limit)} is kept")
 
 
-def _may_continue(exc: ValueError) -> bool:
+def parse_line(line: bytes) -> Any:
+    """One NDJSON line (UTF-8): the value, or ValueError/RecursionError."""
+    return _decoder.decode(line.decode("utf-8"))
+
+
+def pieces(stream: io.BufferedIOBase | Any, size: int = PIECE_BYTES) -> Iterator[bytes]:
+    """A binary stream as pieces of at most `size` bytes that end at a line break when one
+    comes sooner, so neither a long line nor a file without line breaks is read whole."""
+    return iter(lambda: stream.readline(size), b"")
+
+
+def read_documents(chunks: Iterable[bytes], source: str, max_record: int = MAX_RECORD_BYTES) -> Iterator[Document]:
+    """Yield the JSON documents of a byte stream given as lines or as pieces of lines
+    (`pieces(stream)`; a binary file iterates as lines)."""
+    reading = _Input(iter(chunks), max_record)
+    first = reading.first_content()
+    if first is None:
+        return
+    if first.lstrip().startswith(b"["):
+        reading.push(first)
+        yield from _Values(reading, source, array=True).documents()
+        return
+    reading.push(first)
+    number = reading.line + 1
+    line, size = reading.next_line()
+    if size > max_record:
+        yield Document(source, number, _raw(line).rstrip("\r\n"), error=oversize_reason(size, max_record))
+        yield from _ndjson(reading, source)
+        return
+    try:
+        value = parse_line(line)
+    except (ValueError, RecursionError) as exc:
+        if line.lstrip().startswith(b"{") and _may_continue(exc):
+            reading.push(line)
+            yield from _Values(reading, source, array=False).documents()
+            return
+        yield Document(source, number, _raw(line).rstrip("\r\n"), error=_reason(exc))
+    else:
+        yield _checked(source, number, line, value)
+    yield from _ndjson(reading, source)
+
+
+def _may_continue(exc: BaseException) -> bool:
     """Whether a first line starting with { that does not parse may begin a longer document
     (pretty-printed, or several on one line) rather than be a broken NDJSON line: the parser
     ran out of text, or read a whole document with more after it."""
     return isinstance(exc, json.JSONDecodeError) and (exc.msg == "Extra data" or exc.pos >= len(exc.doc.rstrip()))
 
 
-def read_documents(lines: Iterable[bytes], source: str) -> Iterator[Document]:
-    """Yield the JSON documents of a stream of lines (a binary file iterates as lines)."""
-    numbered = enumerate(lines, start=1)
-    for number, line in numbered:
-        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-            line = line[3:]  # a UTF-8 byte-order mark (Windows editors, PowerShell)
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if stripped.startswith(b"["):
-            yield from _array(number, line, numbered, source)
-            return
-        try:
-            value = json.loads(line)
-        except ValueError as exc:
-            if stripped.startswith(b"{") and _may_continue(exc):
-                yield from _documents(number, line, numbered, source)
-                return
-            yield Document(source, number, _raw(line).rstrip("\r\n"), error=_reason(exc))
-            yield from _ndjson(numbered, source)
-            return
-        yield _checked(source, number, line, value)
-        yield from _ndjson(numbered, source)
-        return
-
-
 def _checked(source: str, number: int, text: bytes | str, value: Any) -> Document:
-    if _has_nul(text):
-        return Document(source, number, _raw(text).rstrip("\r\n"), error=NUL_REASON)
+    if isinstance(text, str) and _UNDECODABLE.search(text):
+        return Document(source, number, _raw(text).rstrip("\r\n"), error="not UTF-8 text")
+    reason = _check(text if isinstance(text, str) else text.decode("utf-8"), value)
+    if reason is not None:
+        return Document(source, number, _raw(text).rstrip("\r\n"), error=reason)
     return Document(source, number, text, value)
 
 
-def _ndjson(numbered: Iterator[tuple[int, bytes]], source: str) -> Iterator[Document]:
-    for number, line in numbered:
+class _Input:
+    """The input's pieces, with one piece of look-back and the count of line breaks read."""
+
+    def __init__(self, chunks: Iterator[bytes], limit: int):
+        self.chunks, self.limit = chunks, limit
+        self.pushed: list[bytes] = []
+        self.line = 0  # line breaks handed out so far
+        self.started = False
+
+    def piece(self) -> bytes | None:
+        if self.pushed:
+            piece = self.pushed.pop()
+        else:
+            piece = next(self.chunks, None)
+            if piece is None:
+                return None
+            if not self.started:
+                self.started = True
+                if piece.startswith(b"\xef\xbb\xbf"):
+                    piece = piece[3:]  # a UTF-8 byte-order mark (Windows editors, PowerShell)
+        self.line += piece.count(b"\n")
+        return piece
+
+    def push(self, piece: bytes) -> None:
+        self.line -= piece.count(b"\n")
+        self.pushed.append(piece)
+
+    def first_content(self) -> bytes | None:
+        """The first piece that is not blank (blank lines before it are skipped)."""
+        while (piece := self.piece()) is not None:
+            if piece.strip():
+                return piece
+        return None
+
+    def next_line(self) -> tuple[bytes, int]:
+        """(the line, its size); a line over the limit comes back cut to the limit, its
+        size the whole line's."""
+        parts, size = [], 0
+        while (piece := self.piece()) is not None:
+            if size < self.limit:
+                parts.append(piece[:self.limit - size] if size + len(piece) > self.limit else piece)
+            size += len(piece)
+            if piece.endswith(b"\n"):
+                break
+        line = b"".join(parts)
+        # A cut line has lost its break; the newline count stays right (the piece counted it).
+        return line, (size - (1 if line.endswith(b"\n") else 0)) if size > self.limit else size
+
+
+def _ndjson(reading: _Input, source: str) -> Iterator[Document]:
+    limit = reading.limit
+    while True:
+        number = reading.line + 1
+        line, size = reading.next_line()
+        if not size:
+            return
+        if size > limit:
+            yield Document(source, number, _raw(line).rstrip("\r\n"), error=oversize_reason(size, limit))
+            continue
         if not line.strip():
             continue
         try:
-            yield _checked(source, number, line, json.loads(line))
-        except ValueError as exc:
+            value = parse_line(line)
+        except (ValueError, RecursionError) as exc:
             yield Document(source, number, _raw(line).rstrip("\r\n"), error=_reason(exc))
+            continue
+        yield _checked(source, number, line, value)
 
 
-def _documents(first_number: int, first: bytes, numbered: Iterator[tuple[int, bytes]],
-               source: str) -> Iterator[Document]:
-    """Pretty-printed documents, one after another: accumulate lines until one parses."""
-    buffer, start = _raw(first), first_number
-    for number, line in numbered:
-        text = _raw(line)
-        if not buffer.strip():
-            buffer, start = "", number
-        buffer += text
-        if text.rstrip().endswith(("}", "]")):
-            buffer, start, done = yield from _drain(buffer, start, source)
-            if done:
-                return
-        if len(buffer) > MAX_DOCUMENT_BYTES:
-            break
-    if buffer.strip():
-        yield from _drain(buffer, start, source, final=True)
-    yield from _ndjson(numbered, source)  # after an oversized document: the rest, line by line
+# Outside strings: what opens or closes a value, or separates two; inside: what ends one.
+_STRUCTURE = re.compile(r'["\[\]{},]')
+_STRING_END = re.compile(r'["\\]')
 
 
-def _drain(buffer: str, start: int, source: str, final: bool = False):
-    """Yield every complete document at the head of `buffer`; return what is left."""
-    pos = 0
-    while True:
-        while pos < len(buffer) and buffer[pos] in _WHITESPACE:
-            pos += 1
-        if pos >= len(buffer):
-            return "", start + buffer.count("\n", 0, pos), False
-        try:
-            value, end = _decoder.raw_decode(buffer, pos)
-        except json.JSONDecodeError as exc:
-            rest_line = start + buffer.count("\n", 0, pos)
-            if final:
-                yield Document(source, rest_line, buffer[pos:].rstrip("\r\n"), error=_reason(exc))
-                return "", rest_line, True
-            return buffer[pos:], rest_line, False
-        yield _checked(source, start + buffer.count("\n", 0, pos), buffer[pos:end], value)
-        pos = end
+class _Values:
+    """The values of a top-level array (`array`), or concatenated documents, parsed from a
+    text buffer that holds what is not consumed yet and never much more than one record.
+    A value that cannot be parsed is skipped to its end by a structural scan (brackets
+    outside strings), so one broken or oversized element costs only itself."""
 
+    def __init__(self, reading: _Input, source: str, array: bool):
+        self.reading, self.source, self.array = reading, source, array
+        self.limit = reading.limit
+        # Bad bytes become lone surrogates, so a value holding them is told apart (and its raw
+        # text written back as the bytes were) instead of failing to parse for a strange reason.
+        self.decode = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape").decode
+        self.buffer, self.pos = "", 0
+        self.line = reading.line + 1  # line number of buffer[pos]
+        self.exhausted = False
 
-def _array(first_number: int, first: bytes, numbered: Iterator[tuple[int, bytes]],
-           source: str) -> Iterator[Document]:
-    """The elements of a top-level JSON array, one at a time."""
-    buffer = _raw(first)
-    pos = buffer.index("[") + 1
-    line_at_pos = first_number  # line number of buffer[pos]
-    exhausted = False
-
-    def more() -> bool:
-        nonlocal buffer, pos, exhausted
-        try:
-            _, line = next(numbered)
-        except StopIteration:
-            exhausted = True
+    def more(self) -> bool:
+        """Append the next piece to the buffer (dropping what was consumed)."""
+        piece = self.reading.piece()
+        if piece is None:
+            if not self.exhausted:
+                self.exhausted = True
+                self.buffer = self.buffer[self.pos:] + self.decode(b"", final=True)
+                self.pos = 0
             return False
-        buffer = buffer[pos:] + _raw(line)
-        pos = 0
+        self.buffer = self.buffer[self.pos:] + self.decode(piece)
+        self.pos = 0
         return True
 
-    while True:
-        # Skip separators between elements.
+    def more_of_a_value(self) -> bool:
+        """Read on until the value may be complete: a line that ends with } or ], or 64 KiB
+        more (pretty-printed documents are not re-parsed at every line)."""
+        grown = len(self.buffer) - self.pos
+        while self.more():
+            tail = self.buffer.rstrip()
+            if tail.endswith(("}", "]")) or len(self.buffer) - self.pos - grown >= PIECE_BYTES:
+                return True
+        return len(self.buffer) > self.pos
+
+    def advance(self, end: int) -> None:
+        self.line += self.buffer.count("\n", self.pos, end)
+        self.pos = end
+
+    def skip_blank(self, separators: str) -> bool:
+        """Move past whitespace (and separators); False at the end of the input."""
         while True:
-            while pos < len(buffer) and buffer[pos] in _WHITESPACE + ",":
-                if buffer[pos] == "\n":
-                    line_at_pos += 1
+            buffer, pos = self.buffer, self.pos
+            while pos < len(buffer) and buffer[pos] in separators:
                 pos += 1
-            if pos < len(buffer) or not more():
-                break
-        if pos >= len(buffer):
-            if not exhausted:
-                continue
-            yield Document(source, line_at_pos, "", error="invalid JSON: the array is not closed with ]")
-            return
-        if buffer[pos] == "]":
-            rest = buffer[pos + 1:] + "".join(_raw(line) for _, line in numbered)
-            trailing = rest.strip()
-            if trailing:
-                line_at = line_at_pos + rest.count("\n", 0, len(rest) - len(rest.lstrip()))
-                yield Document(source, line_at, trailing, error="unexpected text after the closing ]")
-            return
+            self.advance(pos)
+            if pos < len(buffer):
+                return True
+            if not self.more():
+                return False
+
+    def documents(self) -> Iterator[Document]:
+        if self.array:
+            self.skip_blank(_WHITESPACE)
+            self.advance(self.pos + 1)  # the [
+        separators = _WHITESPACE + "," if self.array else _WHITESPACE
+        while True:
+            if not self.skip_blank(separators):
+                if self.array and not self.cut_off:
+                    yield Document(self.source, self.line, "", error="invalid JSON: the array is not closed with ]")
+                return
+            if self.array and self.buffer[self.pos] == "]":
+                yield from self.trailing()
+                return
+            yield self.value()
+
+    cut_off = False  # the last value ran into the end of the input
+
+    def value(self) -> Document:
         while True:
             try:
-                value, end = _decoder.raw_decode(buffer, pos)
+                value, end = _decoder.raw_decode(self.buffer, self.pos)
+            except (ValueError, RecursionError) as exc:
+                at_end = isinstance(exc, json.JSONDecodeError) and exc.pos >= len(self.buffer.rstrip())
+                if at_end and len(self.buffer) - self.pos <= self.limit and self.more_of_a_value():
+                    continue  # the value goes on in the next piece
+                return self.skip(exc) if self.array else self.skip_document(exc)
+            if end - self.pos > self.limit:
+                return self.skip(None) if self.array else self.skip_document(None)
+            line, text = self.line, self.buffer[self.pos:end]
+            self.advance(end)
+            return _checked(self.source, line, text, value)
+
+    def skip(self, exc: BaseException | None) -> Document:
+        """Reject the array element at pos: scan to its end — where its brackets (outside
+        strings) balance, or a comma or ] outside them — keeping at most `limit` of it."""
+        line, head, size = self.line, [], 0
+        depth, in_string, escaped, done = 0, False, False, False
+        i = self.pos
+        while True:
+            buffer = self.buffer
+            if escaped and i < len(buffer):
+                i, escaped = i + 1, False
+            while i < len(buffer) and not done:
+                found = (_STRING_END if in_string else _STRUCTURE).search(buffer, i)
+                if found is None:
+                    i = len(buffer)
+                    break
+                char, i = found.group(), found.end()
+                if in_string:
+                    if char == "\\":
+                        if i < len(buffer):
+                            i += 1
+                        else:
+                            escaped = True
+                    else:
+                        in_string = False
+                elif char == '"':
+                    in_string = True
+                elif char in "[{":
+                    depth += 1
+                elif depth > 0 and char in "]}":
+                    depth -= 1
+                    done = depth == 0
+                elif depth == 0 and self.array and char in ",]":
+                    i, done = found.start(), True  # a scalar, or a stray bracket, ends here
+            taken = buffer[self.pos:i]
+            if size < self.limit:
+                head.append(taken[:self.limit - size])
+            size += len(taken.encode("utf-8", "surrogateescape"))
+            self.advance(i)
+            if done or not self.more():
                 break
-            except json.JSONDecodeError as exc:
-                if len(buffer) - pos > MAX_DOCUMENT_BYTES or not more():
-                    # What follows cannot be told apart from the broken element: keep it all.
-                    rest = buffer[pos:] + "".join(_raw(line) for _, line in numbered)
-                    yield Document(source, line_at_pos, rest.rstrip("\r\n"), error=_reason(exc))
-                    return
-        yield _checked(source, line_at_pos, buffer[pos:end], value)
-        line_at_pos += buffer.count("\n", pos, end)
-        pos = end
+            i = self.pos
+        self.cut_off = not done
+        return self.rejected(line, head, size, exc)
+
+    def skip_document(self, exc: BaseException | None) -> Document:
+        """Reject the document at pos: it ends where a line starts with { or [ (pretty
+        printers indent what is inside a document), or with the input."""
+        line, head, size = self.line, [], 0
+        at_line_start = False
+        while True:
+            if self.pos >= len(self.buffer) and not self.more():
+                break
+            buffer = self.buffer
+            if at_line_start and buffer[self.pos] in "[{":
+                break
+            newline = buffer.find("\n", self.pos)
+            end = len(buffer) if newline < 0 else newline + 1
+            taken = buffer[self.pos:end]
+            if size < self.limit:
+                head.append(taken[:self.limit - size])
+            size += len(taken.encode("utf-8", "surrogateescape"))
+            self.advance(end)
+            at_line_start = newline >= 0
+        return self.rejected(line, head, size, exc)
+
+    def rejected(self, line: int, head: list[str], size: int, exc: BaseException | None) -> Document:
+        joined = "".join(head)
+        text = _raw(joined).rstrip("\r\n")
+        if size > self.limit or exc is None:
+            return Document(self.source, line, text, error=oversize_reason(size, self.limit))
+        if _UNDECODABLE.search(joined):
+            return Document(self.source, line, text, error="not UTF-8 text")
+        return Document(self.source, line, text, error=_reason(exc))
+
+    def trailing(self) -> Iterator[Document]:
+        """After the closing ]: anything but whitespace is kept as one reject (bounded)."""
+        self.advance(self.pos + 1)
+        if not self.skip_blank(_WHITESPACE):
+            return
+        line, head, size = self.line, [], 0
+        while True:
+            taken = self.buffer[self.pos:]
+            if size < self.limit:
+                head.append(taken[:self.limit - size])
+            size += len(taken)
+            self.advance(len(self.buffer))
+            if not self.more():
+                break
+        text = _raw("".join(head)).rstrip()
+        reason = "unexpected text after the closing ]" if size <= self.limit else (
+            "unexpected text after the closing ]; " + oversize_reason(size, self.limit))
+        yield Document(self.source, line, text, error=reason)

@@ -1,71 +1,117 @@
 """The dead-letter table: list what could not be ingested, and re-process it once the cause
-(typically an unknown client or site) has been fixed."""
+(typically an unknown client or site) has been fixed.
+
+Scope: a person with tenant-wide `noc:ingest` sees and retries every reject of the tenant;
+one with `noc:ingest` over a client or site (a feed account) sees and retries the rejects
+it sent. A retry re-processes each record with its sender's rights, whoever asks for it:
+a record refused because its sender may not ingest for a site stays refused when an admin
+retries it (the audit rows of what it changes name the sender and the retrier's login)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from nocctl import clock
-from nocctl.models import IngestReject
+from nocctl.errors import NocError, PermissionDenied
+from nocctl.models import AccessGrant, IngestReject, Person
 from nocctl.services.ingest.pipeline import Ingest, Options, Reject
 from nocctl.services.ingest.reader import read_documents
-from nocctl.services.rbac import Caller, authenticate, require
+from nocctl.services.rbac import Actor, Caller, authenticate, grant_remedy
 from nocctl.vocabulary import FEED_KINDS
 
-COLUMNS = ("id", "received_at", "source", "line", "input_format", "reason", "status", "attempts")
+COLUMNS = ("id", "received_at", "source", "line", "input_format", "sender", "reason", "status", "attempts")
+
+
+def _visible(session: Session, actor: Actor) -> ColumnElement[bool]:
+    """The rejects this person may list and retry (exit 77 without any noc:ingest)."""
+    scopes = set(session.scalars(select(AccessGrant.scope_kind).where(
+        AccessGrant.tenant_id == actor.tenant_id, AccessGrant.person_id == actor.person_id,
+        AccessGrant.capability == "noc:ingest")))
+    if not scopes:
+        raise PermissionDenied(f"{actor.username!r} lacks noc:ingest", grant_remedy(actor.username, "noc:ingest"))
+    mine = IngestReject.tenant_id == actor.tenant_id
+    return mine if "TENANT" in scopes else mine & (IngestReject.sender_person_id == actor.person_id)
+
+
+def _sender(row: IngestReject, username: str | None) -> str:
+    if row.sender_system:
+        return "system"
+    if username:
+        return username
+    return row.sender_login or ""
 
 
 def list_rejects(session: Session, caller: Caller, include_retried: bool = False, limit: int = 100) -> list[dict]:
     with session.begin():
         actor = authenticate(session, caller)
-        require(session, actor, "noc:ingest")
-        query = select(IngestReject).where(IngestReject.tenant_id == actor.tenant_id)
+        query = (select(IngestReject, Person.username).outerjoin(Person, Person.id == IngestReject.sender_person_id)
+                 .where(_visible(session, actor)))
         if not include_retried:
             query = query.where(IngestReject.status == "PENDING")
-        rows = session.scalars(query.order_by(IngestReject.id.desc()).limit(limit))
+        rows = session.execute(query.order_by(IngestReject.id.desc()).limit(limit)).all()
         return [{"id": r.id, "received_at": r.received_at, "source": r.source, "line": r.line,
-                 "input_format": r.input_format, "reason": r.reason, "status": r.status, "attempts": r.attempts,
-                 "raw": r.raw} for r in rows]
+                 "input_format": r.input_format, "sender": _sender(r, username), "sender_login": r.sender_login,
+                 "reason": r.reason, "status": r.status, "attempts": r.attempts, "raw": r.raw}
+                for r, username in rows]
 
 
 def retry(session_factory: Callable[[], Session], caller: Caller, ids: Sequence[int] = (),
           correlation_window: int = 600, auto_incidents=None,
-          on_reject: Callable[[Reject], None] = lambda r: None) -> dict[str, int]:
+          on_reject: Callable[[Reject], None] = lambda r: None, max_future_skew: int = 600) -> dict[str, int]:
     """Re-ingest pending rejects in one transaction: those that go through become RETRIED,
     the others stay PENDING with their new reason and one more attempt. A reject's
     `input_format` is an alert format, or a feed kind (re-processed as that kind)."""
     with session_factory() as session, session.begin():
         actor = authenticate(session, caller)
-        require(session, actor, "noc:ingest")
-        query = select(IngestReject).where(IngestReject.tenant_id == actor.tenant_id, IngestReject.status == "PENDING")
+        query = (select(IngestReject, Person.username)
+                 .outerjoin(Person, Person.id == IngestReject.sender_person_id)
+                 .where(_visible(session, actor), IngestReject.status == "PENDING"))
         if ids:
             query = query.where(IngestReject.id.in_(ids))
-        pending = list(session.scalars(query.order_by(IngestReject.id)))
+        pending = session.execute(query.order_by(IngestReject.id)).all()
         failed: dict[int, str] = {}
         groups: dict[tuple, list[IngestReject]] = {}
-        for row in pending:
+        for row, username in pending:
             defaults = row.defaults or {}
-            groups.setdefault((row.input_format, defaults.get("client"), defaults.get("site")), []).append(row)
-        for (fmt, client, site), rows in groups.items():
+            if row.sender_system:
+                sender: str | None = None
+            elif row.sender_person_id is not None:
+                sender = username
+            elif row.sender_login is None:
+                sender = actor.username  # kept before senders were recorded: the retrier's rights
+            else:
+                failed[row.id] = "its sender is no longer a NOC operator; re-send it as someone who may ingest it"
+                continue
+            groups.setdefault((row.input_format, defaults.get("client"), defaults.get("site"), row.sender_system,
+                               sender), []).append(row)
+        for (fmt, client, site, system, sender), rows in groups.items():
             def record_failure(reject: Reject) -> None:
                 failed[int(reject.source.split("#", 1)[1])] = reject.reason
                 on_reject(reject)
 
             documents = (doc for row in rows
                          for doc in read_documents(row.raw.encode().splitlines(keepends=True), f"reject#{row.id}"))
+            as_sender = Caller(caller.tenant, sender, caller.os_user, caller.host)
             if fmt in FEED_KINDS:
                 from nocctl.services.ingest.feeds import FeedIngest
 
-                options = Options(client=client, site=site, keep_rejects=False, kind=fmt)
-                FeedIngest(session_factory, caller, options, record_failure).run(documents, session=session)
-                continue
-            options = Options(fmt, client, site, correlation_window=correlation_window, keep_rejects=False,
-                              incidents=auto_incidents)
-            Ingest(session_factory, caller, options, record_failure).run(documents, session=session)
+                options = Options(client=client, site=site, keep_rejects=False, kind=fmt, system=system,
+                                  max_future_skew=max_future_skew)
+                runner: Ingest = FeedIngest(session_factory, as_sender, options, record_failure)
+            else:
+                options = Options(fmt, client, site, correlation_window=correlation_window, keep_rejects=False,
+                                  incidents=auto_incidents, system=system, max_future_skew=max_future_skew)
+                runner = Ingest(session_factory, as_sender, options, record_failure)
+            try:
+                with session.begin_nested():
+                    runner.run(documents, session=session)
+            except NocError as exc:  # the sender may no longer ingest at all (inactive, grant revoked)
+                for row in rows:
+                    failed[row.id] = f"as its sender: {exc}"
         now = clock.now()
-        for row in pending:
+        for row, _ in pending:
             if row.id in failed:
                 session.execute(update(IngestReject).where(IngestReject.id == row.id).values(
                     reason=failed[row.id], attempts=IngestReject.attempts + 1))
@@ -73,3 +119,4 @@ def retry(session_factory: Callable[[], Session], caller: Caller, ids: Sequence[
                 session.execute(update(IngestReject).where(IngestReject.id == row.id).values(
                     status="RETRIED", retried_at=now, attempts=IngestReject.attempts + 1))
     return {"retried": len(pending), "accepted": len(pending) - len(failed), "rejected": len(failed)}
+
