@@ -110,3 +110,39 @@ def test_stdin_among_files_is_read_in_order(org_db, big_file, tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["created"] == COUNT + 2
     assert rows(org_db, "SELECT count(*) FROM alert WHERE entity_id IN ('first-one', 'last-one')") == [(2,)]
+
+
+MEASURE = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1], shell=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB: the largest process of the pipeline
+sys.exit(done.returncode)
+"""
+
+HUGE_LINE = """
+import json, sys
+out = sys.stdout.buffer
+out.write(json.dumps({"alert_type": "A", "severity": "HIGH", "site": "ACME-MYS", "message": "first"}).encode() + b"\\n")
+out.write(b'{"alert_type": "A", "severity": "HIGH", "site": "ACME-MYS", "message": "')
+chunk = b"x" * (1 << 20)
+for _ in range(300):  # a 300 MB line, written as a runaway exporter would
+    out.write(chunk)
+out.write(b'"}\\n')
+out.write(json.dumps({"alert_type": "B", "severity": "HIGH", "site": "ACME-MYS", "message": "last"}).encode() + b"\\n")
+"""
+
+
+def test_a_300_mb_line_on_a_pipe_is_one_reject_and_memory_stays_flat(org_db, tmp_path):
+    producer, measure = tmp_path / "producer.py", tmp_path / "measure.py"
+    producer.write_text(HUGE_LINE)
+    measure.write_text(MEASURE)
+    pipeline = f"{shlex.quote(sys.executable)} {producer} | {NOCCTL} --db {shlex.quote(org_db)} ingest --json"
+    done = subprocess.run([sys.executable, str(measure), pipeline], capture_output=True, text=True, env=env(),
+                          timeout=600)
+    assert done.returncode == 65, done.stderr
+    summary_line, peak_kib = done.stdout.splitlines()
+    assert json.loads(summary_line)["created"] == 2 and json.loads(summary_line)["rejected"] == 1
+    assert "larger than the 1 MiB limit" in done.stderr
+    (raw_length, line), = rows(org_db, "SELECT length(raw), line FROM ingest_reject")
+    assert (raw_length, line) == (1024 * 1024, 2)
+    assert int(peak_kib) < 150 * 1024, f"peak RSS {int(peak_kib) // 1024} MiB while reading a 300 MB line"
