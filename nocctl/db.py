@@ -9,13 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nocctl.errors import NotFound
+from nocctl.errors import NotFound, bad_database_url
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import URL, Engine
     from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+# What `normalise_url` may leave: SQLite through the stdlib module, PostgreSQL through psycopg 3.
+SUPPORTED_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
 
 
 def normalise_url(url: str) -> str:
@@ -26,29 +30,66 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The file of a SQLite URL, or None for another backend or an in-memory database."""
-    from sqlalchemy.engine import make_url
+def _shown(url: str) -> str:
+    """The URL for a message, password masked; left out when the mask might miss a password
+    (no scheme, or an unescaped @ in it)."""
+    from nocctl.config import mask_url
 
-    parsed = make_url(url)
+    return f" {mask_url(url)!r}" if "://" in url and url.count("@") <= 1 else ""
+
+
+def parse_url(url: str) -> "URL":
+    """`url` normalised and parsed, without connecting. Anything but the accepted forms (text
+    that is no URL, a bad port, an unknown scheme, a driver nocctl does not use) is a usage
+    error (exit 2): neither an internal error nor an outage that cron would retry."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError as exc:
+        reason = "" if "://" in url else " (it has no SCHEME://)"
+        raise bad_database_url(f"cannot parse the database URL{_shown(url)}{reason}") from exc
+    except ValueError as exc:  # SQLAlchemy's int() of the port
+        raise bad_database_url(f"cannot parse the database URL{_shown(url)} (its port is not a number)") from exc
+    if parsed.drivername not in SUPPORTED_DRIVERS:
+        raise bad_database_url(f"unsupported database URL{_shown(url)}")
+    if parsed.host and "@" in parsed.host:
+        raise bad_database_url("cannot parse the database URL (write an @ inside the user or password as %40)")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise bad_database_url(f"cannot parse the database URL{_shown(url)} (port {parsed.port} is out of range)")
+    return parsed
+
+
+def _sqlite_file(parsed: "URL") -> Path | None:
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
     return Path(parsed.database).expanduser()
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, or None for another backend or an in-memory database."""
+    return _sqlite_file(parse_url(url))
+
+
 def make_engine(url: str, create: bool = False) -> "Engine":
-    """An engine for `url`. A SQLite file must exist unless `create` (only `init` and
-    `db upgrade` create one), so a typo in --db does not silently start an empty database."""
+    """An engine for `url` (checked by `parse_url`; no connection is made here). A SQLite
+    file must exist unless `create` (only `init` and `db upgrade` create one), so a typo in
+    --db does not silently start an empty database."""
     from sqlalchemy import create_engine, event
 
-    url = normalise_url(url)
-    path = sqlite_path(url)
-    if path is not None:
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = _sqlite_file(parsed)
+        if path is None:  # each command is its own process: an in-memory database would be lost
+            raise bad_database_url(f"the database URL{_shown(url)} names no SQLite file")
+        if path.is_dir():
+            raise bad_database_url(f"the database URL names a directory ({path}), not a SQLite file")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.exists():
             raise NotFound(f"no database at {path}", "run `nocctl init` to create it, or pass --db")
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "cached_statements": 32})
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "cached_statements": 32})
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection, _record):
@@ -69,9 +110,9 @@ def make_engine(url: str, create: bool = False) -> "Engine":
             connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
         return engine
-    if url.startswith("postgresql"):
-        return create_engine(url, connect_args={"connect_timeout": 10})
-    return create_engine(url)
+    # PostgreSQL. A missing database or a server that is down shows at the first connection
+    # (`errors.from_database_error`: exit 3 and 75).
+    return create_engine(parsed, connect_args={"connect_timeout": 10})
 
 
 def make_sessionmaker(engine: "Engine") -> "sessionmaker[Session]":

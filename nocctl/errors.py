@@ -3,6 +3,7 @@ on stderr and the documented exit code (DESIGN §5)."""
 from __future__ import annotations
 
 import enum
+import re
 
 
 class ExitCode(enum.IntEnum):
@@ -59,9 +60,21 @@ class PermissionDenied(NocError):
     exit_code = ExitCode.NO_PERMISSION
 
 
+# The database URLs nocctl accepts (`nocctl.db.parse_url` enforces them).
+DATABASE_URL_FORMS = ("sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB"
+                      " (postgres:// and postgresql+psycopg:// work too)")
+
+
+def bad_database_url(message: str) -> UsageError:
+    """A database URL that cannot work whatever happens to the server: exit 2, not 75."""
+    return UsageError(message, f"use {DATABASE_URL_FORMS}")
+
+
 _NO_SCHEMA = "the database lacks tables of this nocctl (no schema yet, or an older one)"
 _SCHEMA_REMEDY = "run `nocctl db upgrade` (`nocctl init` for a new database)"
 
+
+_MISSING_DATABASE = re.compile(r'FATAL:\s+database "(.+)" does not exist')
 
 _DBAPI_CLASSES = ("OperationalError", "ProgrammingError", "DataError", "IntegrityError", "InterfaceError",
                   "DisconnectionError", "TimeoutError")
@@ -78,7 +91,21 @@ def from_database_error(exc: BaseException) -> NocError | None:
     if ("no such column" in lowered or "has no column named" in lowered
             or (name == "ProgrammingError" and "column" in lowered and "does not exist" in lowered)):
         return NotFound("the database schema is older than this nocctl", "run `nocctl db upgrade`")
+    if name in ("OperationalError", "ProgrammingError"):
+        # libpq refusing the URL's options before any network traffic: retrying cannot help.
+        if "invalid connection option" in lowered or lowered.startswith("connection is bad: invalid"):
+            return bad_database_url(f"the database URL is not valid ({text.removeprefix('connection is bad: ')})")
     if name == "OperationalError":
+        # The server answered, but the URL's database is not there: no retry brings it (exit 3).
+        # The whole text is searched: with several hosts psycopg lists every attempt.
+        missing = _MISSING_DATABASE.search(str(getattr(exc, "orig", None) or exc))
+        if missing:
+            import shlex
+
+            database = missing.group(1)
+            return NotFound(f'PostgreSQL database "{database}" does not exist',
+                            f"create it with `createdb {shlex.quote(database)}` (as a role allowed to create"
+                            " databases), then run `nocctl init`")
         if "no such table" in lowered:
             return NotFound(_NO_SCHEMA, _SCHEMA_REMEDY)
         if "locked" in lowered or "busy" in lowered:

@@ -218,9 +218,10 @@ def test_the_pass_leaves_acknowledged_suppressed_resolved_and_never_severities_a
     assert state(db_url, "quiet")[0] == "SUPPRESSED" and state(db_url, "acked")[0] == "ACKNOWLEDGED"
 
 
-def test_a_raised_severity_brings_the_escalation_forward(noc, db_url):
+def test_a_raised_severity_brings_the_escalation_forward(noc, db_url, monkeypatch):
     ingest(noc, crit(severity="HIGH"))
     assert escalate(noc, 10) == []  # HIGH: due at 30m
+    monkeypatch.setenv("NOC_NOW", iso(12))  # the raised severity arrives when it happens
     ingest(noc, crit(severity="CRITICAL", at=12))
     assert [e["severity"] for e in escalate(noc, 15)] == ["CRITICAL"]
 

@@ -306,10 +306,11 @@ def test_type_lists_hold_only_their_types(noc):
     assert statuses(noc)[("ACME-BLR-WF", "c")] == ("NEW", None)
 
 
-def test_a_recurring_window_in_a_zone_suppresses_its_occurrences_only(noc):
+def test_a_recurring_window_in_a_zone_suppresses_its_occurrences_only(noc, monkeypatch):
     window_id = add(noc, "--site", "ACME-BLR-WF", "--start", "2026-03-02T02:00:00+05:30", "--duration", "2h",
                     "--suppress-all", "--recur", "daily", "--until", "2026-03-10", "--tz", "Asia/Kolkata",
                     "--reason", "nightly backup")
+    monkeypatch.setenv("NOC_NOW", "2026-03-11T00:00:00Z")  # the events arrive once they happened
     summary = ingest(noc, alert(entity="in-1", at="2026-03-05T21:00:00Z"),     # 6 March 02:30 IST
                      alert(entity="out-1", at="2026-03-05T23:00:00Z"),         # 04:30 IST: after
                      alert(entity="last", at="2026-03-09T20:45:00Z"),          # 10 March 02:15 IST: the until day
@@ -369,6 +370,7 @@ def test_end_stops_the_window_now_and_is_audited(noc, db_url, monkeypatch):
     data = show(noc, window_id)
     assert (data["state"], data["ended_at"], data["next_occurrence"]) == ("expired", NOW, None)
     # events before the end (arriving late) are still held; events after it are not
+    monkeypatch.setenv("NOC_NOW", "2026-03-07T13:00:00Z")  # an hour later, when they arrive
     summary = ingest(noc, alert(entity="late", at="2026-03-07T11:30:00Z"),
                      alert(entity="after", at="2026-03-07T12:30:00Z"))
     assert (summary["suppressed"], summary["created"]) == (1, 1)
@@ -388,12 +390,13 @@ def test_end_stops_the_window_now_and_is_audited(noc, db_url, monkeypatch):
     assert len(audit_rows(db_url, "MAINTENANCE_UPDATE")) == 1
 
 
-def test_end_of_a_pending_recurring_window_cancels_its_future(noc):
+def test_end_of_a_pending_recurring_window_cancels_its_future(noc, monkeypatch):
     window_id = add(noc, "--site", "ACME-MYS", "--start", "2026-03-07T20:00:00Z", "--duration", "1h",
                     "--suppress-all", "--recur", "daily", "--until", "2026-03-20", "--reason", "nightly")
     assert show(noc, window_id)["state"] == "pending"
     assert noc("maintenance", "end", str(window_id), "--format", "json").exit_code == 0
     assert show(noc, window_id)["state"] == "expired"
+    monkeypatch.setenv("NOC_NOW", "2026-03-09T21:00:00Z")  # two days on, when the event arrives
     assert ingest(noc, alert(entity="x", site="ACME-MYS", at="2026-03-09T20:30:00Z"))["suppressed"] == 0
 
 
