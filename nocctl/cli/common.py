@@ -71,14 +71,9 @@ def show_options(func: Callable) -> Callable:
 
 
 def emit_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str, out: str | None = None) -> None:
-    text = output.render_rows(rows, columns, fmt)
-    if not out or out == "-":
-        output.write(text)
-        return
-    try:
-        output.write(text, out)
-    except OSError as exc:  # `-o` names a file that cannot be written: a usage error, not a crash
-        raise click.BadParameter(f"cannot write {out}: {exc.strerror or exc}", param_hint="'-o' / '--output'") from None
+    """Print a listing, or write it to `out` in one step (`output.AtomicFile`): a path that
+    cannot be written exits 2, a full disk 75, and neither leaves a file behind."""
+    output.write(output.render_rows(rows, columns, fmt), out)
 
 
 def emit_object(obj: Mapping[str, Any], fmt: str) -> None:

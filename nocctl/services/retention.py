@@ -15,8 +15,10 @@ cutoff now − age stays until the next run):
 Alerts and incidents are never touched unless an archive age is configured
 (`alerts = "365d"`, `incidents = "365d"`). Then CLOSED incidents closed before the cutoff,
 and RESOLVED alerts resolved before theirs, are written to an NDJSON archive file (gzip by
-default), fsync'ed and renamed into place, and only then deleted. Incidents go first, so
-their alerts may follow in the same run. An alert stays while an incident that is not
+default), fsync'ed and linked into place, and only then deleted. Every archive of the
+pass (all tenants, both kinds) is written before anything at all is deleted, so a full
+disk or an unwritable directory (exit 75 or 65) leaves the database as it was and no file
+behind. Incidents go first, so their alerts may follow in the same run. An alert stays while an incident that is not
 archived links it (with no `incidents` age, any incident), and while an alert of its
 correlation group that stays points at it as its parent — deleting it would change rows
 that are kept. The audit log is append-only (database triggers refuse DELETE) and is never
@@ -27,11 +29,13 @@ so a large backlog never holds one long transaction or lock: ingest goes on mean
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
 import re
 import time
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,7 +52,7 @@ from nocctl.errors import BadInput, TemporaryFailure
 from nocctl.models import Alert, BusinessUnit, Incident, IncidentAlert, IngestEvent, IngestReject, Notification, \
     Snapshot, Tenant
 from nocctl.models.ingest import REJECT_STATUSES
-from nocctl.output import plain
+from nocctl.output import access_error, out_of_space, plain, reason, unwritable
 from nocctl.services import passlock
 
 PURGED = ("snapshots", "event_keys", "notifications", "rejects")
@@ -231,13 +235,14 @@ def _safe(text: str) -> str:
 class _ArchiveFile:
     """An archive written under a temporary name, fsync'ed, then linked to its final name
     (never replacing a file: `-2`, `-3`… when the name is taken) — a crash leaves no
-    half-written archive under the final name."""
+    half-written archive under the final name, and `abandon()` leaves no file at all."""
 
     def __init__(self, directory: Path, kind: str, tenant: str, now: datetime, compress: bool):
         self.directory = directory
         self.stem = f"{kind}-{_safe(tenant)}-{now.strftime('%Y-%m-%d')}"
         self.suffix = ".ndjson.gz" if compress else ".ndjson"
         self.temp = directory / f".{self.stem}.{os.getpid()}.tmp"
+        self.final: Path | None = None
         fd = os.open(self.temp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
         self.raw = os.fdopen(fd, "wb")
         self.stream = gzip.GzipFile(filename=self.stem + ".ndjson", mode="wb", fileobj=self.raw) if compress \
@@ -262,35 +267,58 @@ class _ArchiveFile:
                 break
             except FileExistsError:
                 number += 1
+        self.final = final
         os.unlink(self.temp)
-        directory = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the new name is durable too
-        finally:
-            os.close(directory)
+        _fsync_directory(self.directory)  # the new name is durable too
         return final
 
     def abandon(self) -> None:
-        try:
-            if not self.raw.closed:
-                self.raw.close()
-        finally:
-            self.temp.unlink(missing_ok=True)
+        """Close and remove whatever was written; never raises (an error is on its way).
+        Closing flushes what is buffered, which fails on a full disk: the descriptor is
+        closed all the same."""
+        for closing in (self.stream, self.raw):
+            try:
+                closing.close()
+            except (OSError, ValueError):
+                pass
+        for path in (self.temp, self.final):
+            if path is not None:
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    pass
+
+
+def _fsync_directory(path: Path) -> None:
+    directory = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def _archive_error(path: Path, exc: OSError) -> Exception:
-    what = f"cannot write the archive in {path}: {exc.strerror or exc}"
-    remedy = "nothing was deleted; fix retention.archive_dir (or free space) and run again"
-    if isinstance(exc, (PermissionError, NotADirectoryError, FileExistsError)):
-        return BadInput(what, remedy)
-    return TemporaryFailure(what, remedy)
+    """A directory that can never take the archive (permission, read-only file system, a
+    file in the way) is a bad setting, exit 65 like the others; no room (disk full, quota,
+    file-size limit) or another I/O error is temporary, exit 75. Either way the pass has
+    deleted nothing yet: every archive is written before the first delete."""
+    what = f"cannot write the archive in {path}: {reason(exc)}"
+    if unwritable(exc):
+        return BadInput(what, "nothing was deleted; make retention.archive_dir a directory nocctl may write to "
+                              "and run again")
+    if out_of_space(exc):
+        return TemporaryFailure(what, f"nothing was deleted; free space in {path} (or set retention.archive_dir "
+                                      "to a larger file system) and run again")
+    return TemporaryFailure(what, "nothing was deleted; run again once the device is fixed")
 
 
 def _prepare_directory(path: Path) -> None:
     try:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not os.access(path, os.W_OK | os.X_OK):
-            raise PermissionError(13, "Permission denied")
+            raise access_error(str(path))  # read-only file system, else permission denied
     except OSError as exc:
         raise _archive_error(path, exc) from None
 
@@ -314,16 +342,40 @@ def _records(conn: Connection, kind: str, ids: Sequence[int], codes: dict[int, s
     return rows
 
 
-def _archive(engine: Engine, writer: Engine, policy: Policy, kind: str, tenant: Any, condition, now: datetime,
-             summary: Summary) -> int:
-    """Write every row that goes to the archive file, make it durable, then delete those
-    rows in batches (each delete re-checks the condition: a row that stopped qualifying
-    meanwhile stays, and is merely also in the archive)."""
+@dataclass
+class _Archived:
+    """An archive file made durable, and the ids of the rows in it, still to be deleted."""
+    kind: str
+    tenant_id: int
+    condition: Any
+    ids: array
+    path: Path
+
+
+def _archive_conditions(policy: Policy, tenant_id: int, now: datetime) -> list[tuple[str, Any]]:
+    """(kind, condition) of the archived kinds with an age, incidents first. The alerts'
+    condition asks whether a linking incident *stays*, so it is the same before and after
+    the incidents go: a dry run counts what a run does, and the alerts' ids may be chosen
+    before any incident is deleted."""
+    cutoffs = policy.cutoffs(now)
+    incident_cutoff, alert_cutoff = cutoffs["incidents"], cutoffs["alerts"]
+    conditions = []
+    if incident_cutoff is not None:
+        conditions.append(("incidents", incident_criteria(tenant_id, incident_cutoff)))
+    if alert_cutoff is not None:
+        conditions.append(("alerts", alert_criteria(tenant_id, alert_cutoff, incident_cutoff)))
+    return conditions
+
+
+def _write_archive(engine: Engine, policy: Policy, kind: str, tenant: Any, condition, now: datetime
+                   ) -> _Archived | None:
+    """Choose the rows that go, write them all to an archive file and make it durable.
+    Deletes nothing: an error (exit 65 or 75) leaves no file of this archive behind."""
     model = Incident if kind == "incidents" else Alert
     with engine.connect() as conn:
-        ids = list(conn.scalars(select(model.id).where(condition).order_by(model.id)))
+        ids = array("q", conn.scalars(select(model.id).where(condition).order_by(model.id)))
         if not ids:
-            return 0
+            return None
         codes = dict(conn.execute(select(BusinessUnit.id, BusinessUnit.code)
                                   .where(BusinessUnit.tenant_id == tenant.id)).all())
     try:
@@ -333,7 +385,7 @@ def _archive(engine: Engine, writer: Engine, policy: Policy, kind: str, tenant: 
     try:
         for chunk in _chunks(ids, policy.batch_size):
             with engine.connect() as conn:
-                for record in _records(conn, kind, chunk, codes):
+                for record in _records(conn, kind, list(chunk), codes):
                     archive.write(record)
         path = archive.commit()
     except OSError as exc:
@@ -342,18 +394,46 @@ def _archive(engine: Engine, writer: Engine, policy: Policy, kind: str, tenant: 
     except BaseException:
         archive.abandon()
         raise
-    summary.archive_files.append(str(path))
+    return _Archived(kind, tenant.id, condition, ids, path)
+
+
+def _write_archives(engine: Engine, policy: Policy, tenants: Sequence[Any], now: datetime) -> list[_Archived]:
+    """Every archive of the pass, every tenant, written and fsync'ed before anything at all
+    is deleted: a full disk or an unwritable directory fails the pass with the database
+    untouched. The files already made are removed then (nothing was deleted against them;
+    left behind, a re-run would write the same rows again under `-2`)."""
+    written: list[_Archived] = []
+    try:
+        for tenant in tenants:
+            for kind, condition in _archive_conditions(policy, tenant.id, now):
+                archived = _write_archive(engine, policy, kind, tenant, condition, now)
+                if archived is not None:
+                    written.append(archived)
+    except BaseException:
+        for archived in written:
+            try:
+                archived.path.unlink(missing_ok=True)
+            except OSError:
+                pass
+        raise
+    return written
+
+
+def _delete_archived(writer: Engine, archived: _Archived, batch: int) -> int:
+    """Delete the rows of a durable archive in batches; each delete re-checks the condition,
+    so a row that stopped qualifying meanwhile stays (and is merely also in the archive)."""
+    model = Incident if archived.kind == "incidents" else Alert
     removed = 0
-    for chunk in _chunks(ids, policy.batch_size):
+    for chunk in _chunks(archived.ids, batch):
         with writer.begin() as conn:
-            removed += conn.execute(delete(model).where(model.id.in_(chunk), condition)).rowcount
+            removed += conn.execute(delete(model).where(model.id.in_(list(chunk)), archived.condition)).rowcount
     return removed
 
 
 # ---------------------------------------------------------------- the pass
 
 def _tenant_pass(engine: Engine, writer: Engine, policy: Policy, tenant: Any, now: datetime, dry_run: bool,
-                 summary: Summary) -> None:
+                 archives: Sequence[_Archived], summary: Summary) -> None:
     cutoffs = policy.cutoffs(now)
     for kind in PURGED:
         cutoff = cutoffs[kind]
@@ -367,38 +447,46 @@ def _tenant_pass(engine: Engine, writer: Engine, policy: Policy, tenant: Any, no
         else:
             done = _purge(writer, model, key, condition, policy.batch_size)
         setattr(summary, kind, getattr(summary, kind) + done)
-    incident_cutoff, alert_cutoff = cutoffs["incidents"], cutoffs["alerts"]
-    if incident_cutoff is not None:
-        condition = incident_criteria(tenant.id, incident_cutoff)
-        summary.incidents_archived += _count(engine, Incident, condition) if dry_run else \
-            _archive(engine, writer, policy, "incidents", tenant, condition, now, summary)
-    if alert_cutoff is not None:
-        # The same condition before and after the incidents go: it asks whether a linking
-        # incident stays, so a dry run counts what the real run will do.
-        condition = alert_criteria(tenant.id, alert_cutoff, incident_cutoff)
-        resolved = _count(engine, Alert, and_(Alert.tenant_id == tenant.id, Alert.status == "RESOLVED",
-                                              Alert.resolved_at < alert_cutoff))
-        going = _count(engine, Alert, condition) if dry_run else \
-            _archive(engine, writer, policy, "alerts", tenant, condition, now, summary)
-        summary.alerts_archived += going
-        summary.alerts_kept += resolved - going
+    alert_cutoff = cutoffs["alerts"]
+    for kind, condition in _archive_conditions(policy, tenant.id, now):
+        resolved = 0
+        if kind == "alerts":  # counted before they go: the rest were kept for a link
+            resolved = _count(engine, Alert, and_(Alert.tenant_id == tenant.id, Alert.status == "RESOLVED",
+                                                  Alert.resolved_at < alert_cutoff))
+        if dry_run:
+            going = _count(engine, Incident if kind == "incidents" else Alert, condition)
+        else:
+            going = sum(_delete_archived(writer, archived, policy.batch_size) for archived in archives
+                        if archived.kind == kind)
+        if kind == "incidents":
+            summary.incidents_archived += going
+        else:
+            summary.alerts_archived += going
+            summary.alerts_kept += resolved - going
 
 
 def run(engine: Engine, settings: Any, now: datetime, dry_run: bool = False) -> Summary:
     """The retention pass over every tenant, under the `retention` pass lock (a second
-    runner: exit 75). A dry run counts what would go and changes nothing (no files either)."""
+    runner: exit 75). A dry run counts what would go and changes nothing (no files either).
+
+    With archive ages, every archive file is written and made durable first; only then does
+    anything go (purges and archived rows alike), so a failed write deletes nothing."""
     started = time.monotonic()
     policy = load_policy(settings)  # bad settings fail before anything happens
     summary = Summary(now=clock.isoformat(now) or "", dry_run=dry_run,
                       cutoffs={kind: clock.isoformat(c) for kind, c in policy.cutoffs(now).items()})
     with passlock.hold(engine, "retention"):
-        if policy.archives and not dry_run:
-            _prepare_directory(policy.archive_dir)
         writer = engine.execution_options(sqlite_begin="IMMEDIATE")
         with engine.connect() as conn:
             tenants = conn.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.id)).all()
+        archives: list[_Archived] = []
+        if policy.archives and not dry_run:
+            _prepare_directory(policy.archive_dir)
+            archives = _write_archives(engine, policy, tenants, now)
+            summary.archive_files = [str(archived.path) for archived in archives]
         for tenant in tenants:
             summary.tenants += 1
-            _tenant_pass(engine, writer, policy, tenant, now, dry_run, summary)
+            _tenant_pass(engine, writer, policy, tenant, now, dry_run,
+                         [archived for archived in archives if archived.tenant_id == tenant.id], summary)
     summary.duration_ms = int((time.monotonic() - started) * 1000)
     return summary
