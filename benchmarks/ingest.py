@@ -1,9 +1,16 @@
 """Ingest benchmark (DESIGN §8): 100k native records — 20k distinct keys, 5% inside a
 maintenance window, 2% resolves — end to end through `nocctl ingest`, on SQLite and on
-PostgreSQL, beside a bare-driver upsert of the same rows; then peak memory at 1M records.
+PostgreSQL, beside a bare-driver upsert of the same rows; then peak memory at 1M records:
+with a file argument (getrusage: the largest single process), and piped on stdin from a
+separate producer, the whole process tree of the ingest (nocctl and its forked reader)
+sampled from /proc every 50 ms on each backend, beside a bare interpreter as the floor.
 
     python benchmarks/ingest.py [--records 100000] [--memory-records 1000000]
-                                [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--skip-memory]
+                                [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+                                [--backends sqlite,postgresql] [--skip-speed] [--skip-memory]
+                                [--skip-memory-pipe] [--memory-pipe] [--sample-interval 0.05]
+
+`--memory-pipe` runs only the piped whole-tree measurement (and its baseline).
 
 Prints one line per measurement; copy the results into benchmarks/RESULTS.md.
 """
@@ -31,6 +38,11 @@ START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 CLIENTS, SITES_PER_CLIENT = 20, 10
 MAINTENANCE_SITE = "C00-S00"  # every record of the maintenance sites below falls in the window
 NOCCTL = [sys.executable, "-m", "nocctl"]
+MEMORY_LIMIT_MB = 150  # the contract: the whole tree, reader included, at 1M records on stdin
+# The floor: the interpreter with the CLI and SQLAlchemy imported, no data, no database; it
+# waits a moment so that the 50 ms samples see it whole.
+BASELINE_CODE = "import nocctl.cli, sqlalchemy"
+BASELINE = [sys.executable, "-c", BASELINE_CODE + "; import time; time.sleep(0.3)"]
 
 
 def organisation() -> dict:
@@ -150,6 +162,64 @@ def bare_upsert(url: str, data: Path) -> float:
     return time.perf_counter() - started
 
 
+def mb(kb: int) -> str:
+    return f"{kb / 1024:.0f} MB"
+
+
+def memory_pipe(backend: str, url: str, data: Path, records: int, env: dict, interval: float) -> None:
+    """1M records piped from a separate producer (`cat FILE`) into `nocctl ingest --json`
+    on stdin; the ingest's process tree sampled every `interval` s (see proctree). The
+    contract is judged on the sum of PSS; the sum of RSS counts the pages the forked reader
+    still shares with its parent twice. Not in the tree: the producer, and on PostgreSQL the
+    server process that serves the connection."""
+    from proctree import run_measured
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        producer = subprocess.Popen(["cat", str(data)], stdout=subprocess.PIPE)
+        try:
+            m = run_measured(NOCCTL + ["--db", url, "-q", "ingest", "--json"], interval, "nocctl", "reader",
+                             env=env, stdin=producer.stdout, stdout=out, stderr=err)
+        finally:
+            producer.stdout.close()  # the ingest holds the read end; ours goes
+            producer.wait()
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+    if m.returncode != 0:
+        raise SystemExit(f"piped ingest failed ({m.returncode}): {stderr[-2000:]}")
+    summary = json.loads(stdout)
+    received = summary["received"]
+    p = m.peaks
+    per = "; ".join(f"{q.label} RSS {mb(q.rss)} (VmHWM {mb(q.hwm)}) PSS {mb(q.pss)}"
+                    for q in sorted(p.processes.values(), key=lambda q: q.first_seen))
+    verdict = "met" if p.pss <= MEMORY_LIMIT_MB * 1024 else "MISSED"
+    print(f"memory-pipe: {backend} {records:,} records on stdin in {m.elapsed:.1f} s ({received / m.elapsed:,.0f}/s),"
+          f" received {received:,} {'ok' if received == records else f'!= {records:,} FAILED'};"
+          f" tree peak sum RSS {mb(p.rss)} (at {p.rss_at:.0f} s), sum PSS {mb(p.pss)} (at {p.pss_at:.0f} s:"
+          f" anon {mb(p.pss_anon_at_peak)}, file {mb(p.pss_file_at_peak)}, {p.processes_at_peak} processes)"
+          f" vs {MEMORY_LIMIT_MB} MB by PSS: {verdict}; per process: {per};"
+          f" getrusage ru_maxrss (largest single process) {mb(m.rusage.ru_maxrss)}; {p.samples} samples")
+    print(f"memory-pipe: {backend} load: before [{m.load_before}], after [{m.load_after}], 1-min max {p.load_max:.2f};"
+          f" machine busy {m.machine_busy_cores:.2f} of {os.cpu_count()} cores on average, of which the ingest tree"
+          f" {m.tree_cpu_seconds / m.elapsed:.2f}")
+    print(f"memory-pipe: {backend} summary {json.dumps(summary)}")
+    if received != records:
+        raise SystemExit(f"piped ingest received {received:,} of {records:,} records")
+
+
+def memory_baseline(env: dict, interval: float) -> None:
+    """The floor a streaming ingest cannot go below: the interpreter with the CLI and
+    SQLAlchemy imported (no data held, no database open)."""
+    from proctree import run_measured
+
+    m = run_measured(BASELINE, interval, "python", env=env)
+    if m.returncode != 0:
+        raise SystemExit(f"baseline failed ({m.returncode})")
+    p = m.peaks
+    hwm = max((q.hwm for q in p.processes.values()), default=0)
+    print(f"memory-pipe: baseline `python -c \"{BASELINE_CODE}\"`: peak RSS {mb(hwm)} (VmHWM), PSS {mb(p.pss)};"
+          f" getrusage ru_maxrss {mb(m.rusage.ru_maxrss)} (counts the benchmark's own forked copy before the exec)")
+
+
 class Database:
     def __init__(self, backend: str, pg: str | None, workdir: Path):
         self.backend, self.pg, self.workdir = backend, pg, workdir
@@ -183,18 +253,30 @@ def main() -> None:
     parser.add_argument("--memory-records", type=int, default=1_000_000)
     parser.add_argument("--pg", default=os.environ.get("NOC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true", help="skip the 100k throughput runs")
+    parser.add_argument("--skip-memory", action="store_true", help="skip both 1M memory measurements")
+    parser.add_argument("--skip-memory-pipe", action="store_true", help="skip the piped whole-tree measurement")
+    parser.add_argument("--memory-pipe", action="store_true",
+                        help="run only the piped whole-tree measurement (--backends) and its baseline")
+    parser.add_argument("--sample-interval", type=float, default=0.05, help="seconds between /proc samples")
     args = parser.parse_args()
+    if args.memory_pipe:
+        args.skip_speed, args.skip_file_memory, args.skip_memory_pipe = True, True, False
+    else:
+        args.skip_file_memory, args.skip_memory_pipe = args.skip_memory, args.skip_memory or args.skip_memory_pipe
+    backends = args.backends.split(",")
 
     env = {**os.environ, "NOC_CONFIG": os.devnull}
     env.pop("NOC_DATABASE_URL", None)
-    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+          f", load [{Path('/proc/loadavg').read_text().strip()}]")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        data = workdir / "alerts.ndjson"
-        workload(data, args.records, args.keys)
-        print(f"workload: {args.records:,} records, {args.keys:,} keys ({data.stat().st_size / 1e6:.1f} MB)")
-        for backend in args.backends.split(","):
+        if not args.skip_speed:
+            data = workdir / "alerts.ndjson"
+            workload(data, args.records, args.keys)
+            print(f"workload: {args.records:,} records, {args.keys:,} keys ({data.stat().st_size / 1e6:.1f} MB)")
+        for backend in backends if not args.skip_speed else ():
             dbs = Database(backend, args.pg, workdir)
             try:
                 url = dbs.new()
@@ -210,15 +292,29 @@ def main() -> None:
                 print(f"{backend}: replay of the same file in {again:.2f} s, replayed={summary2['replayed']:,}")
             finally:
                 dbs.drop_all()
-        if not args.skip_memory:
-            big = workdir / "big.ndjson"
-            workload(big, args.memory_records, args.keys * 10)
+        if args.skip_file_memory and args.skip_memory_pipe:
+            return
+        big = workdir / "big.ndjson"
+        workload(big, args.memory_records, args.keys * 10)
+        print(f"memory workload: {args.memory_records:,} records, {args.keys * 10:,} keys"
+              f" ({big.stat().st_size / 1e6:.1f} MB)")
+        if not args.skip_file_memory:
             dbs = Database("sqlite", None, workdir)
             url = dbs.new()
             prepare(url, workdir, env)
             elapsed, summary, peak_kb = run_ingest(url, big, env)
             print(f"memory: {args.memory_records:,} records on sqlite in {elapsed:.1f} s"
                   f" ({args.memory_records / elapsed:,.0f}/s), peak RSS {peak_kb / 1024:.0f} MB")
+        if not args.skip_memory_pipe:
+            memory_baseline(env, args.sample_interval)
+            for backend in backends:
+                dbs = Database(backend, args.pg, workdir)
+                try:
+                    url = dbs.new()
+                    prepare(url, workdir, env)
+                    memory_pipe(backend, url, big, args.memory_records, env, args.sample_interval)
+                finally:
+                    dbs.drop_all()
 
 
 if __name__ == "__main__":
