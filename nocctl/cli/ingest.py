@@ -16,10 +16,9 @@ FORMATS = ("auto", "native", "alertmanager", "pagerduty")
 KINDS = ("alert", *FEED_KINDS)
 
 
-def auto_incidents(app: App):
-    """Automatic incidents as configured (`incident_min_severity = "none"` turns them off)."""
+def incident_level(app: App) -> str | None:
+    """The configured `incident_min_severity`, checked; None when turned off."""
     from nocctl.errors import BadInput
-    from nocctl.services.incidents import AutoIncidents
     from nocctl.vocabulary import SEVERITIES
 
     level = str(app.settings.get("incident_min_severity") or "none").upper()
@@ -28,7 +27,15 @@ def auto_incidents(app: App):
     if level not in SEVERITIES:
         raise BadInput(f"incident_min_severity {level!r} in the config is not a severity",
                        "one of " + ", ".join(SEVERITIES) + ", or none")
-    return AutoIncidents(level, app.settings.get("sla"))
+    return level
+
+
+def auto_incidents(app: App):
+    """Automatic incidents as configured (`incident_min_severity = "none"` turns them off)."""
+    from nocctl.services.incidents import AutoIncidents
+
+    level = incident_level(app)
+    return None if level is None else AutoIncidents(level, app.settings.get("sla"))
 
 
 class _Progress:
@@ -180,24 +187,24 @@ def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, b
     app: App = ctx.obj
     from nocctl import clock, log
     from nocctl.config import IngestLimits
-    from nocctl.services.ingest.pipeline import Ingest, Options
+    from nocctl.services.ingest.batches import read_batches
     from nocctl.services.ingest.reader import read_documents
 
+    # Everything that can be wrong with the settings is found before any input is read.
     limits = IngestLimits.from_settings(app.settings)
     kind = kind.lower()
     if kind == "alert":
-        options = Options(input_format, client, site, batch_size, dry_run, strict,
-                          clock.parse_duration(app.settings.get("correlation_window"), "correlation_window"),
-                          incidents=auto_incidents(app), max_future_skew=limits.max_future_skew)
-        runner = Ingest
+        from nocctl.services.ingest import formats
+
+        window = clock.parse_duration(app.settings.get("correlation_window"), "correlation_window")
+        incident_level(app)
+        parse, how, make = formats.records_with_items, input_format, formats.Record._make
     else:
         if input_format != "auto":
             raise click.UsageError(f"--format {input_format} applies to alerts, not to --kind {kind}", ctx=ctx)
-        from nocctl.services.ingest.feeds import FeedIngest
+        from nocctl.services.ingest import feeds
 
-        options = Options(client=client, site=site, batch_size=batch_size, dry_run=dry_run, strict=strict,
-                          kind=kind, max_future_skew=limits.max_future_skew)
-        runner = FeedIngest
+        parse, how, make = feeds.records_with_items, kind, feeds.FeedItem._make
     rejects_file = RejectsFile(rejects_path) if rejects_path else None
     progress = _Progress(sys.stderr.isatty() and app.verbosity >= 0)
 
@@ -208,10 +215,27 @@ def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, b
             rejects_file.write(reject.raw)
 
     started = time.monotonic()
-    run = runner(lambda: app.session(write=True), app.caller(), options, on_reject, progress)
     try:
-        summary = run.run(doc for name, chunks in _sources(files)
-                          for doc in read_documents(chunks, name, limits.max_record_bytes))
+        documents = (doc for name, chunks in _sources(files)
+                     for doc in read_documents(chunks, name, limits.max_record_bytes))
+        # The first batch is parsed, and a long input's reader process forked, before the
+        # database layer is imported: the reader then shares a small interpreter, not the
+        # writer's (see batches.forked).
+        batches = read_batches(documents, parse, how, batch_size, make)
+        from nocctl.services.ingest.pipeline import Ingest, Options
+
+        if kind == "alert":
+            options = Options(input_format, client, site, batch_size, dry_run, strict, window,
+                              incidents=auto_incidents(app), max_future_skew=limits.max_future_skew)
+            runner = Ingest
+        else:
+            from nocctl.services.ingest.feed_ingest import FeedIngest
+
+            options = Options(client=client, site=site, batch_size=batch_size, dry_run=dry_run, strict=strict,
+                              kind=kind, max_future_skew=limits.max_future_skew)
+            runner = FeedIngest
+        run = runner(lambda: app.session(write=True), app.caller(), options, on_reject, progress)
+        summary = run.run(batches=batches)
     finally:
         progress.done()
         if rejects_file is not None:

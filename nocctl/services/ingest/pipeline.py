@@ -12,10 +12,6 @@ from __future__ import annotations
 import bisect
 import copy
 import hashlib
-import json
-import multiprocessing
-import pickle
-import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +26,7 @@ from nocctl.errors import NocError, NotFound, PermissionDenied, TemporaryFailure
 from nocctl.models import AccessGrant, Alert, BusinessUnit
 from nocctl.services import audit, incidents, maintenance
 from nocctl.services.ingest import formats, reader
+from nocctl.services.ingest.batches import read_batches
 from nocctl.services.ingest.formats import Record, RecordError
 from nocctl.rawsql import RawSQL
 from nocctl.services.ingest.reader import Document
@@ -52,7 +49,7 @@ class Options:
     keep_rejects: bool = True  # write bad records to the dead-letter table
     incidents: incidents.AutoIncidents | None = None  # None: open no incidents automatically
     system: bool = False  # act as the system (a cron pass): no person, tenant-wide, audited with login and host
-    kind: str = "alert"  # or a feed kind (vocabulary.FEED_KINDS): see feeds.FeedIngest
+    kind: str = "alert"  # or a feed kind (vocabulary.FEED_KINDS): see feed_ingest.FeedIngest
     max_future_skew: int = 600  # seconds an event time may be ahead of the clock
 
 
@@ -101,72 +98,6 @@ class _Trigger:
     all_suppressed: bool = True
 
 
-def forked(batches: Iterator[list], batch_size: int, make: Callable[[tuple], tuple] = Record._make) -> Iterator[list]:
-    """The batches, the first parsed here and, when more input follows, the rest parsed by a
-    forked child process: reading, JSON parsing and normalising then run on the other core
-    while this one writes to the database. One alert from a script never forks. Records
-    travel as plain tuples; `make` turns one back into its record type."""
-    first = next(batches, None)
-    if first is None:
-        return
-    yield first
-    if len(first) < batch_size:
-        return  # the input ended within the first batch
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_produce, args=(batches, sender, receiver), name="nocctl-ingest-reader",
-                            daemon=True)
-    # multiprocessing closes sys.stdin in a new child before it runs; the reader still has
-    # the rest of stdin to read. Without a sys.stdin at the fork it closes nothing.
-    stdin, sys.stdin = sys.stdin, None  # type: ignore[assignment]
-    try:
-        child.start()
-    finally:
-        sys.stdin = stdin
-    sender.close()
-    try:
-        while True:
-            try:
-                data = receiver.recv_bytes()
-            except EOFError:
-                raise RuntimeError("the ingest reader process ended unexpectedly") from None
-            if not data:
-                return
-            payload = pickle.loads(data)
-            if isinstance(payload, BaseException):
-                raise payload
-            yield [(RecordError(record) if type(record) is str else make(record), source, line, raw)
-                   for record, source, line, raw in payload]
-    finally:
-        receiver.close()
-        child.join(timeout=1)
-        if child.is_alive():
-            child.terminate()
-            child.join()
-
-
-def _produce(batches: Iterator[list], sender, receiver) -> None:
-    """In the child: send each batch (records as plain tuples, errors as their reason, raw
-    items as JSON text), then an empty message. A failure is sent as the exception."""
-    # The read end came along with the fork: close it, so that when the parent dies (kill -9)
-    # the next send fails and this process ends, releasing the database socket it inherited.
-    receiver.close()
-    try:
-        for batch in batches:
-            wire = [(str(record) if type(record) is RecordError else tuple(record), source, line,
-                     raw if raw is None or isinstance(raw, (bytes, str)) else json.dumps(raw, default=str))
-                    for record, source, line, raw in batch]
-            sender.send_bytes(pickle.dumps(wire, protocol=pickle.HIGHEST_PROTOCOL))
-        sender.send_bytes(b"")
-    except BrokenPipeError:
-        pass  # the parent is gone (killed, or stopped early): nothing to hand over
-    except BaseException as exc:  # noqa: BLE001 - handed to the parent, raised there
-        try:
-            sender.send_bytes(pickle.dumps(exc))
-        except Exception:  # noqa: BLE001 - an exception that cannot be pickled
-            sender.send_bytes(pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}")))
-
-
 def _is_per_record(exc: Exception) -> bool:
     """Whether a failed batch may be split to find the records behind it: not when the
     database is down or locked, its schema is old, or the caller may not ingest (then the
@@ -203,7 +134,7 @@ class Ingest:
 
     The driving (batches, the reader process, transactions for --strict and --dry-run),
     the placing of records on clients and sites within the ingesting person's scope and the
-    dead letters are shared with the operational feeds (`feeds.FeedIngest` overrides the
+    dead letters are shared with the operational feeds (`feed_ingest.FeedIngest` overrides the
     parsing, `_prepare` and `_process`)."""
 
     record_type: type = Record  # what the parser yields for a good record (a NamedTuple)
@@ -223,16 +154,21 @@ class Ingest:
 
     # ------------------------------------------------------------ driving
 
-    def run(self, documents: Iterable[Document], session: Session | None = None) -> Summary:
-        """Ingest `documents`. With `session`, everything happens in that session's open
-        transaction and the caller commits; otherwise each batch commits on its own (or, for
-        --strict and --dry-run, one transaction decides at the end)."""
+    def run(self, documents: Iterable[Document] = (), session: Session | None = None,
+            batches: Iterable[list] | None = None) -> Summary:
+        """Ingest `documents` (or `batches` already begun with `batches.read_batches`, as the
+        command line does before it imports the database layer). With `session`, everything
+        happens in that session's open transaction and the caller commits; otherwise each
+        batch commits on its own (or, for --strict and --dry-run, one transaction decides at
+        the end)."""
         single = session is not None or self.options.dry_run or self.options.strict
         outer = session if session is not None else (self.session_factory() if single else None)
         try:
             if outer is not None and not outer.in_transaction():
                 outer.begin()
-            for batch in forked(self._batches(documents), self.options.batch_size, self.record_type._make):
+            if batches is None:
+                batches = read_batches(documents, *self._parser(), self.options.batch_size, self.record_type._make)
+            for batch in batches:
                 self._flush(batch, outer)
             if not self.started:  # empty input: still say whether this person may ingest
                 if outer is not None:
@@ -249,26 +185,6 @@ class Ingest:
             if session is None and outer is not None:
                 outer.close()
         return self.summary
-
-    def _batches(self, documents: Iterable[Document]) -> Iterator[list]:
-        """Parsed and normalised records, `batch_size` at a time (CPU work, no database).
-        Each is (Record or RecordError, source, line, raw) where raw is the input text, or
-        the JSON item when one document held several records."""
-        batch: list[tuple[Record | RecordError, str, int, object]] = []
-        size = self.options.batch_size
-        parse, how = self._parser()
-        for document in documents:
-            if document.error is not None:
-                batch.append((RecordError(document.error), document.source, document.line, document.text))
-            else:
-                whole = document.value
-                for item, record in parse(whole, how):
-                    batch.append((record, document.source, document.line, document.text if item is whole else item))
-            if len(batch) >= size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
 
     def _parser(self) -> tuple[Callable[[object, str], Iterator[tuple[object, object]]], str]:
         """(function, its second argument) that yields (item, record or RecordError) for one

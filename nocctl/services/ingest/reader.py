@@ -74,6 +74,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 _decoder = json.JSONDecoder(parse_float=_float, parse_int=_int, parse_constant=_constant, object_pairs_hook=_object)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # \u0000 itself, not an escaped backslash before u0000
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # what the surrogateescape error handler makes of bad bytes
 
 
@@ -90,7 +91,7 @@ def _depth(value: Any) -> int:
 
 def _check(text: str, value: Any) -> str | None:
     """Why a parsed value cannot be taken, or None. Cheap unless the text could be bad."""
-    if "\x00" in text or "\\u0000" in text:
+    if "\x00" in text or ("\\u0000" in text and _NUL_ESCAPE.search(text)):
         return NUL_REASON  # PostgreSQL text and jsonb refuse it, raw or escaped
     if type(value) in (dict, list) and text.count("{") + text.count("[") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
         return DEPTH_REASON

@@ -95,7 +95,7 @@ def retry(session_factory: Callable[[], Session], caller: Caller, ids: Sequence[
                          for doc in read_documents(row.raw.encode().splitlines(keepends=True), f"reject#{row.id}"))
             as_sender = Caller(caller.tenant, sender, caller.os_user, caller.host)
             if fmt in FEED_KINDS:
-                from nocctl.services.ingest.feeds import FeedIngest
+                from nocctl.services.ingest.feed_ingest import FeedIngest
 
                 options = Options(client=client, site=site, keep_rejects=False, kind=fmt, system=system,
                                   max_future_skew=max_future_skew)
