@@ -4,11 +4,13 @@ geofence and security events) through the same machinery."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
 import click
 
+from nocctl import output
 from nocctl.cli.common import App, emit_rows, listing_options, note, pass_app
 from nocctl.vocabulary import FEED_KINDS
 
@@ -70,8 +72,8 @@ class RejectsFile:
         try:
             self.handle = open(path, "ab")  # noqa: SIM115 - closed in close()
         except OSError as exc:
-            raise UsageError(f"cannot write the rejects file {path}: {exc.strerror}",
-                             "name a file in a writable directory") from None
+            raise UsageError(f"cannot write the rejects file {path}: {output.reason(exc)}",
+                             output.path_remedy(exc, os.path.dirname(path) or ".")) from None
         self.start = self.handle.tell()
         self.failed: str | None = None
 
@@ -83,7 +85,7 @@ class RejectsFile:
                 self._fail(exc)
 
     def _fail(self, exc: OSError) -> None:
-        self.failed = exc.strerror or type(exc).__name__
+        self.failed = output.reason(exc)
         click.echo(f"nocctl: error: cannot write the rejects file {self.path}: {self.failed}; it is left as it was"
                    " before this run, and every reject is kept in the dead-letter table (`nocctl ingest rejects"
                    " list`)", err=True)
@@ -93,8 +95,6 @@ class RejectsFile:
             pass
 
     def close(self) -> None:
-        import os
-
         if self.failed is None:
             try:
                 self.handle.flush()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from nocctl import clock
 from nocctl.rawsql import RawSQL
-from nocctl.services.ingest.feeds import _INDEX, COLUMNS, FeedItem, instant_text, records_with_items
+from nocctl.services.ingest.feeds import _INDEX, COLUMNS, FeedItem, instant_text, instant_value, records_with_items
 from nocctl.services.ingest.formats import RecordError
 from nocctl.services.ingest.pipeline import Ingest, Options, Reject, future_reason
 from nocctl.services.rbac import Caller
@@ -99,7 +99,7 @@ class FeedIngest(Ingest):
                 reject(rejects, source, line, str(record), item)
                 continue
             if record.updated_at > latest:  # it would win over every later version, for ever
-                at = datetime.fromisoformat(record.updated_at + "+00:00")
+                at = instant_value(record.updated_at)
                 reject(rejects, source, line, future_reason("updated_at", at, now, skew), item)
                 continue
             placed = places.get((record.site, record.client))

@@ -14,6 +14,7 @@ import copy
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -171,11 +172,8 @@ class Ingest:
             for batch in batches:
                 self._flush(batch, outer)
             if not self.started:  # empty input: still say whether this person may ingest
-                if outer is not None:
-                    self._start(outer)
-                else:
-                    with self.session_factory() as check, check.begin():
-                        self._start(check)
+                with self._transaction(outer) as check:
+                    self._start(check)
             if session is None and outer is not None:
                 if self.options.dry_run or self.summary.rejected:
                     outer.rollback()
@@ -217,12 +215,8 @@ class Ingest:
         is written: a bug costs the records that reach it, never their neighbours."""
         saved = copy.copy(self.summary)
         try:
-            if outer is not None:
-                with outer.begin_nested():
-                    rejects = self._process(outer, batch)
-            else:
-                with self.session_factory() as session, session.begin():
-                    rejects = self._process(session, batch)
+            with self._transaction(outer) as session:
+                rejects = self._process(session, batch)
         except Exception as exc:  # noqa: BLE001 - sorted by _is_per_record, re-raised otherwise
             if not self.started or not _is_per_record(exc):
                 raise
@@ -238,17 +232,23 @@ class Ingest:
             self.on_reject(reject)
         self.on_batch(self.summary)
 
+    @contextmanager
+    def _transaction(self, outer: Session | None) -> Iterator[Session]:
+        """A savepoint inside `outer`, else a transaction of its own."""
+        if outer is not None:
+            with outer.begin_nested():
+                yield outer
+        else:
+            with self.session_factory() as session, session.begin():
+                yield session
+
     def _keep_internal_error(self, item, exc: Exception, outer: Session | None) -> None:
         _, source, line, raw = item
         detail = " ".join(str(exc).split())[:300]
         reject = Reject(source, line, f"internal error: {type(exc).__name__}" + (f": {detail}" if detail else ""),
                         reader.raw_text(raw))
-        if outer is not None:
-            with outer.begin_nested():
-                self._keep_rejects(RawSQL(outer), [reject], clock.now())
-        else:
-            with self.session_factory() as session, session.begin():
-                self._keep_rejects(RawSQL(session), [reject], clock.now())
+        with self._transaction(outer) as session:
+            self._keep_rejects(RawSQL(session), [reject], clock.now())
         self.summary.received += 1
         self.summary.rejected += 1
         self.internal_errors += 1

@@ -172,39 +172,38 @@ def read_documents(chunks: Iterable[bytes], source: str, max_record: int = MAX_R
         yield from _Values(reading, source, array=True).documents()
         return
     reading.push(first)
-    number = reading.line + 1
-    line, size = reading.next_line()
-    if size > max_record:
-        yield Document(source, number, _raw(line).rstrip("\r\n"), error=oversize_reason(size, max_record))
-        yield from _ndjson(reading, source)
-        return
-    try:
-        value = parse_line(line)
-    except (ValueError, RecursionError) as exc:
-        if line.lstrip().startswith(b"{") and _may_continue(exc):
+    if first.lstrip().startswith(b"{"):
+        number = reading.line + 1
+        line, size = reading.next_line()
+        if size > max_record:  # cut to the limit: it cannot be read again
+            yield Document(source, number, _raw(line).rstrip("\r\n"), error=oversize_reason(size, max_record))
+        else:
             reading.push(line)
-            yield from _Values(reading, source, array=False).documents()
-            return
-        yield Document(source, number, _raw(line).rstrip("\r\n"), error=_reason(exc))
-    else:
-        yield _checked(source, number, line, value)
+            if _begins_documents(line):
+                yield from _Values(reading, source, array=False).documents()
+                return
     yield from _ndjson(reading, source)
 
 
-def _may_continue(exc: BaseException) -> bool:
-    """Whether a first line starting with { that does not parse may begin a longer document
-    (pretty-printed, or several on one line) rather than be a broken NDJSON line: the parser
-    ran out of text, or read a whole document with more after it."""
-    return isinstance(exc, json.JSONDecodeError) and (exc.msg == "Extra data" or exc.pos >= len(exc.doc.rstrip()))
+def _begins_documents(line: bytes) -> bool:
+    """Whether a first line starting with { begins pretty-printed documents (or several on one
+    line) rather than NDJSON: it does not parse because the parser ran out of text, or read a
+    whole document with more after it."""
+    try:
+        parse_line(line)
+    except json.JSONDecodeError as exc:
+        return exc.msg == "Extra data" or exc.pos >= len(exc.doc.rstrip())
+    except (ValueError, RecursionError):
+        return False
+    return False
 
 
-def _checked(source: str, number: int, text: bytes | str, value: Any) -> Document:
-    if isinstance(text, str) and _UNDECODABLE.search(text):
-        return Document(source, number, _raw(text).rstrip("\r\n"), error="not UTF-8 text")
-    reason = _check(text if isinstance(text, str) else text.decode("utf-8"), value)
+def _checked(source: str, number: int, raw: bytes | str, value: Any, text: str) -> Document:
+    """The document of a parsed value; `raw` is kept for a reject, `text` is it decoded."""
+    reason = _check(text, value)
     if reason is not None:
-        return Document(source, number, _raw(text).rstrip("\r\n"), error=reason)
-    return Document(source, number, text, value)
+        return Document(source, number, _raw(raw).rstrip("\r\n"), error=reason)
+    return Document(source, number, raw, value)
 
 
 class _Input:
@@ -269,16 +268,33 @@ def _ndjson(reading: _Input, source: str) -> Iterator[Document]:
         if not line.strip():
             continue
         try:
-            value = parse_line(line)
+            text = line.decode("utf-8")
+            value = _decoder.decode(text)
         except (ValueError, RecursionError) as exc:
             yield Document(source, number, _raw(line).rstrip("\r\n"), error=_reason(exc))
             continue
-        yield _checked(source, number, line, value)
+        yield _checked(source, number, line, value, text)
 
 
 # Outside strings: what opens or closes a value, or separates two; inside: what ends one.
 _STRUCTURE = re.compile(r'["\[\]{},]')
 _STRING_END = re.compile(r'["\\]')
+
+
+class _Kept:
+    """The raw text of a rejected value as it is consumed: its first `limit` characters, and
+    its whole size in bytes."""
+
+    def __init__(self, limit: int):
+        self.limit, self.parts, self.size = limit, [], 0
+
+    def add(self, taken: str) -> None:
+        if self.size < self.limit:
+            self.parts.append(taken[:self.limit - self.size])
+        self.size += len(taken.encode("utf-8", "surrogateescape"))
+
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 class _Values:
@@ -361,17 +377,24 @@ class _Values:
                 at_end = isinstance(exc, json.JSONDecodeError) and exc.pos >= len(self.buffer.rstrip())
                 if at_end and len(self.buffer) - self.pos <= self.limit and self.more_of_a_value():
                     continue  # the value goes on in the next piece
-                return self.skip(exc) if self.array else self.skip_document(exc)
+                return self.skip_element(exc) if self.array else self.skip_document(exc)
             if end - self.pos > self.limit:
-                return self.skip(None) if self.array else self.skip_document(None)
+                return self.skip_element(None) if self.array else self.skip_document(None)
             line, text = self.line, self.buffer[self.pos:end]
             self.advance(end)
-            return _checked(self.source, line, text, value)
+            if _UNDECODABLE.search(text):
+                return Document(self.source, line, _raw(text), error="not UTF-8 text")
+            return _checked(self.source, line, text, value, text)
 
-    def skip(self, exc: BaseException | None) -> Document:
+    def take(self, kept: _Kept, end: int) -> None:
+        """Consume the buffer up to `end` into a rejected value."""
+        kept.add(self.buffer[self.pos:end])
+        self.advance(end)
+
+    def skip_element(self, exc: BaseException | None) -> Document:
         """Reject the array element at pos: scan to its end — where its brackets (outside
         strings) balance, or a comma or ] outside them — keeping at most `limit` of it."""
-        line, head, size = self.line, [], 0
+        line, kept = self.line, _Kept(self.limit)
         depth, in_string, escaped, done = 0, False, False, False
         i = self.pos
         while True:
@@ -399,23 +422,19 @@ class _Values:
                 elif depth > 0 and char in "]}":
                     depth -= 1
                     done = depth == 0
-                elif depth == 0 and self.array and char in ",]":
+                elif depth == 0 and char in ",]":
                     i, done = found.start(), True  # a scalar, or a stray bracket, ends here
-            taken = buffer[self.pos:i]
-            if size < self.limit:
-                head.append(taken[:self.limit - size])
-            size += len(taken.encode("utf-8", "surrogateescape"))
-            self.advance(i)
+            self.take(kept, i)
             if done or not self.more():
                 break
             i = self.pos
         self.cut_off = not done
-        return self.rejected(line, head, size, exc)
+        return self.rejected(line, kept, exc)
 
     def skip_document(self, exc: BaseException | None) -> Document:
         """Reject the document at pos: it ends where a line starts with { or [ (pretty
         printers indent what is inside a document), or with the input."""
-        line, head, size = self.line, [], 0
+        line, kept = self.line, _Kept(self.limit)
         at_line_start = False
         while True:
             if self.pos >= len(self.buffer) and not self.more():
@@ -425,19 +444,15 @@ class _Values:
                 break
             newline = buffer.find("\n", self.pos)
             end = len(buffer) if newline < 0 else newline + 1
-            taken = buffer[self.pos:end]
-            if size < self.limit:
-                head.append(taken[:self.limit - size])
-            size += len(taken.encode("utf-8", "surrogateescape"))
-            self.advance(end)
+            self.take(kept, end)
             at_line_start = newline >= 0
-        return self.rejected(line, head, size, exc)
+        return self.rejected(line, kept, exc)
 
-    def rejected(self, line: int, head: list[str], size: int, exc: BaseException | None) -> Document:
-        joined = "".join(head)
+    def rejected(self, line: int, kept: _Kept, exc: BaseException | None) -> Document:
+        joined = kept.text()
         text = _raw(joined).rstrip("\r\n")
-        if size > self.limit or exc is None:
-            return Document(self.source, line, text, error=oversize_reason(size, self.limit))
+        if kept.size > self.limit or exc is None:
+            return Document(self.source, line, text, error=oversize_reason(kept.size, self.limit))
         if _UNDECODABLE.search(joined):
             return Document(self.source, line, text, error="not UTF-8 text")
         return Document(self.source, line, text, error=_reason(exc))
@@ -447,16 +462,12 @@ class _Values:
         self.advance(self.pos + 1)
         if not self.skip_blank(_WHITESPACE):
             return
-        line, head, size = self.line, [], 0
+        line, kept = self.line, _Kept(self.limit)
         while True:
-            taken = self.buffer[self.pos:]
-            if size < self.limit:
-                head.append(taken[:self.limit - size])
-            size += len(taken)
-            self.advance(len(self.buffer))
+            self.take(kept, len(self.buffer))
             if not self.more():
                 break
-        text = _raw("".join(head)).rstrip()
-        reason = "unexpected text after the closing ]" if size <= self.limit else (
-            "unexpected text after the closing ]; " + oversize_reason(size, self.limit))
+        text = _raw(kept.text()).rstrip()
+        reason = "unexpected text after the closing ]" if kept.size <= self.limit else (
+            "unexpected text after the closing ]; " + oversize_reason(kept.size, self.limit))
         yield Document(self.source, line, text, error=reason)
