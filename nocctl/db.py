@@ -99,7 +99,7 @@ def make_engine(url: str, create: bool = False) -> "Engine":
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA cache_size=-32768")  # 32 MB: ingest's index inserts stay in memory
+            cursor.execute("PRAGMA cache_size=-8192")  # 8 MB: as fast as 32 MB at 100k records, 24 MB less memory
             cursor.execute("PRAGMA wal_autocheckpoint=8000")  # fewer, larger checkpoints under ingest
             cursor.close()
 

@@ -146,3 +146,20 @@ def test_a_300_mb_line_on_a_pipe_is_one_reject_and_memory_stays_flat(org_db, tmp
     (raw_length, line), = rows(org_db, "SELECT length(raw), line FROM ingest_reject")
     assert (raw_length, line) == (1024 * 1024, 2)
     assert int(peak_kib) < 150 * 1024, f"peak RSS {int(peak_kib) // 1024} MiB while reading a 300 MB line"
+
+
+@pytest.mark.parametrize("indent", [None, 2], ids=["one-line", "pretty"])
+def test_a_json_array_of_many_batches_whose_strings_hold_brackets_is_stored_whole(org_db, big_file, tmp_path, indent):
+    """A 50,000-element array (Alertmanager's /api/v2/alerts shape, or an export) is read in
+    64 KiB pieces: the piece boundaries fall inside strings that hold } and ], and inside
+    numbers and literals; every element is read once."""
+    records = [json.loads(line) for line in big_file.read_text().splitlines()]
+    for i, record in enumerate(records):
+        record["message"] = f'down}}] at {i} ["quoted \\" }}" ]'
+        record["metadata"] = {"ratio": i / 7, "ok": i % 2 == 0, "none": None}
+    path = tmp_path / "alerts.json"
+    path.write_text(json.dumps(records, indent=indent))
+    assert path.stat().st_size > 100 * 65536
+    done = shell(f"cat {shlex.quote(str(path))} | {NOCCTL} --db {shlex.quote(org_db)} ingest --json")
+    check_all_stored(org_db, done)
+    assert rows(org_db, "SELECT count(*) FROM alert WHERE message LIKE 'down}] at %'") == [(COUNT,)]

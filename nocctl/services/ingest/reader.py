@@ -103,13 +103,17 @@ def _check(text: str, value: Any) -> str | None:
     return None
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: Exception, start: int | None = None) -> str:
+    """The one-line reason of a parse error; `start`: where the record began in the text
+    parsed (an array element or document), so the position is the record's own."""
     if isinstance(exc, RecursionError):
         return DEPTH_REASON
     if isinstance(exc, UnicodeDecodeError):
         return "not UTF-8 text"
     if isinstance(exc, json.JSONDecodeError):
-        return f"invalid JSON: {exc.msg} (column {exc.colno})"
+        if start is None:
+            return f"invalid JSON: {exc.msg} (column {exc.colno})"
+        return f"invalid JSON: {exc.msg} (character {exc.pos - start + 1} of the record)"
     if isinstance(exc, _Refused):
         return str(exc)
     return f"invalid JSON: {exc}"
@@ -243,16 +247,20 @@ class _Input:
     def next_line(self) -> tuple[bytes, int]:
         """(the line, its size); a line over the limit comes back cut to the limit, its
         size the whole line's."""
-        parts, size = [], 0
+        keep = self.limit + 1  # the record and its line break
+        parts, size, ended = [], 0, False
         while (piece := self.piece()) is not None:
-            if size < self.limit:
-                parts.append(piece[:self.limit - size] if size + len(piece) > self.limit else piece)
+            if size < keep:
+                parts.append(piece[:keep - size])
             size += len(piece)
             if piece.endswith(b"\n"):
+                ended = True
                 break
+        # The size is the record's, without its line break: a record of exactly the limit is
+        # taken. A cut line loses its break; the newline count stays right (the piece counted it).
+        size -= ended
         line = b"".join(parts)
-        # A cut line has lost its break; the newline count stays right (the piece counted it).
-        return line, (size - (1 if line.endswith(b"\n") else 0)) if size > self.limit else size
+        return (line[:self.limit] if size > self.limit else line), size
 
 
 def _ndjson(reading: _Input, source: str) -> Iterator[Document]:
@@ -260,7 +268,7 @@ def _ndjson(reading: _Input, source: str) -> Iterator[Document]:
     while True:
         number = reading.line + 1
         line, size = reading.next_line()
-        if not size:
+        if not line:  # the end (a blank line still holds its break)
             return
         if size > limit:
             yield Document(source, number, _raw(line).rstrip("\r\n"), error=oversize_reason(size, limit))
@@ -279,6 +287,7 @@ def _ndjson(reading: _Input, source: str) -> Iterator[Document]:
 # Outside strings: what opens or closes a value, or separates two; inside: what ends one.
 _STRUCTURE = re.compile(r'["\[\]{},]')
 _STRING_END = re.compile(r'["\\]')
+_AFTER_SCALAR = (" ", "\t", "\r", "\n", ",", "]", "}")  # what can end a number or literal
 
 
 class _Kept:
@@ -295,6 +304,42 @@ class _Kept:
 
     def text(self) -> str:
         return "".join(self.parts)
+
+
+class _Scan:
+    """Where an array element ends, by a structural scan fed the text as it comes: where
+    its brackets (outside strings) balance, or at a comma or ] outside them."""
+
+    def __init__(self) -> None:
+        self.depth, self.in_string, self.escaped, self.done = 0, False, False, False
+
+    def feed(self, buffer: str, i: int) -> int:
+        """Scan `buffer` from `i`; where the scan stopped: the element's end once `done`."""
+        if self.escaped and i < len(buffer):
+            i, self.escaped = i + 1, False
+        while i < len(buffer) and not self.done:
+            found = (_STRING_END if self.in_string else _STRUCTURE).search(buffer, i)
+            if found is None:
+                return len(buffer)
+            char, i = found.group(), found.end()
+            if self.in_string:
+                if char == "\\":
+                    if i < len(buffer):
+                        i += 1
+                    else:
+                        self.escaped = True
+                else:
+                    self.in_string = False
+            elif char == '"':
+                self.in_string = True
+            elif char in "[{":
+                self.depth += 1
+            elif self.depth > 0 and char in "]}":
+                self.depth -= 1
+                self.done = self.depth == 0
+            elif self.depth == 0 and char in ",]":
+                i, self.done = found.start(), True  # a scalar, or a stray bracket, ends here
+        return i
 
 
 class _Values:
@@ -326,15 +371,16 @@ class _Values:
         self.pos = 0
         return True
 
-    def more_of_a_value(self) -> bool:
-        """Read on until the value may be complete: a line that ends with } or ], or 64 KiB
-        more (pretty-printed documents are not re-parsed at every line)."""
-        grown = len(self.buffer) - self.pos
-        while self.more():
-            tail = self.buffer.rstrip()
-            if tail.endswith(("}", "]")) or len(self.buffer) - self.pos - grown >= PIECE_BYTES:
-                return True
-        return len(self.buffer) > self.pos
+    def read_to_end_of_value(self) -> bool:
+        """Read on until the buffer holds the whole value at pos (its brackets balance outside
+        strings) or the record size limit; False if nothing more could be read. Each piece is
+        scanned once, so a long pretty-printed document is parsed twice, not at every line."""
+        scan, read = _Scan(), False
+        i = scan.feed(self.buffer, self.pos) - self.pos
+        while not scan.done and len(self.buffer) - self.pos <= self.limit and self.more():
+            read = True
+            i = scan.feed(self.buffer, i)
+        return read
 
     def advance(self, end: int) -> None:
         self.line += self.buffer.count("\n", self.pos, end)
@@ -374,10 +420,13 @@ class _Values:
             try:
                 value, end = _decoder.raw_decode(self.buffer, self.pos)
             except (ValueError, RecursionError) as exc:
-                at_end = isinstance(exc, json.JSONDecodeError) and exc.pos >= len(self.buffer.rstrip())
-                if at_end and len(self.buffer) - self.pos <= self.limit and self.more_of_a_value():
-                    continue  # the value goes on in the next piece
-                return self.skip_element(exc) if self.array else self.skip_document(exc)
+                if self.read_to_end_of_value():
+                    continue  # the value goes on in the next pieces
+                reason = _reason(exc, self.pos)
+                return self.skip_element(reason) if self.array else self.skip_document(reason)
+            if (not isinstance(value, (dict, list, str)) and self.buffer[end:end + 1] not in _AFTER_SCALAR
+                    and len(self.buffer) - self.pos <= self.limit and self.more()):
+                continue  # a number (0 of 0.5) or literal may go on in the next piece
             if end - self.pos > self.limit:
                 return self.skip_element(None) if self.array else self.skip_document(None)
             line, text = self.line, self.buffer[self.pos:end]
@@ -391,47 +440,18 @@ class _Values:
         kept.add(self.buffer[self.pos:end])
         self.advance(end)
 
-    def skip_element(self, exc: BaseException | None) -> Document:
-        """Reject the array element at pos: scan to its end — where its brackets (outside
-        strings) balance, or a comma or ] outside them — keeping at most `limit` of it."""
-        line, kept = self.line, _Kept(self.limit)
-        depth, in_string, escaped, done = 0, False, False, False
-        i = self.pos
+    def skip_element(self, reason: str | None) -> Document:
+        """Reject the array element at pos: consume it to its end (`_Scan`), keeping at most
+        `limit` of it."""
+        line, kept, scan = self.line, _Kept(self.limit), _Scan()
         while True:
-            buffer = self.buffer
-            if escaped and i < len(buffer):
-                i, escaped = i + 1, False
-            while i < len(buffer) and not done:
-                found = (_STRING_END if in_string else _STRUCTURE).search(buffer, i)
-                if found is None:
-                    i = len(buffer)
-                    break
-                char, i = found.group(), found.end()
-                if in_string:
-                    if char == "\\":
-                        if i < len(buffer):
-                            i += 1
-                        else:
-                            escaped = True
-                    else:
-                        in_string = False
-                elif char == '"':
-                    in_string = True
-                elif char in "[{":
-                    depth += 1
-                elif depth > 0 and char in "]}":
-                    depth -= 1
-                    done = depth == 0
-                elif depth == 0 and char in ",]":
-                    i, done = found.start(), True  # a scalar, or a stray bracket, ends here
-            self.take(kept, i)
-            if done or not self.more():
+            self.take(kept, scan.feed(self.buffer, self.pos))
+            if scan.done or not self.more():
                 break
-            i = self.pos
-        self.cut_off = not done
-        return self.rejected(line, kept, exc)
+        self.cut_off = not scan.done
+        return self.rejected(line, kept, reason)
 
-    def skip_document(self, exc: BaseException | None) -> Document:
+    def skip_document(self, reason: str | None) -> Document:
         """Reject the document at pos: it ends where a line starts with { or [ (pretty
         printers indent what is inside a document), or with the input."""
         line, kept = self.line, _Kept(self.limit)
@@ -446,16 +466,17 @@ class _Values:
             end = len(buffer) if newline < 0 else newline + 1
             self.take(kept, end)
             at_line_start = newline >= 0
-        return self.rejected(line, kept, exc)
+        return self.rejected(line, kept, reason)
 
-    def rejected(self, line: int, kept: _Kept, exc: BaseException | None) -> Document:
+    def rejected(self, line: int, kept: _Kept, reason: str | None) -> Document:
+        """The reject of a consumed value: `reason`, or None when it was too large."""
         joined = kept.text()
         text = _raw(joined).rstrip("\r\n")
-        if kept.size > self.limit or exc is None:
+        if kept.size > self.limit or reason is None:
             return Document(self.source, line, text, error=oversize_reason(kept.size, self.limit))
         if _UNDECODABLE.search(joined):
             return Document(self.source, line, text, error="not UTF-8 text")
-        return Document(self.source, line, text, error=_reason(exc))
+        return Document(self.source, line, text, error=reason)
 
     def trailing(self) -> Iterator[Document]:
         """After the closing ]: anything but whitespace is kept as one reject (bounded)."""
