@@ -28,12 +28,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from loading import COLUMNS, NOCCTL, TYPES, Database, bulk_load, directory, prepare
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 NOW_TEXT = "2026-11-26T12:00:00Z"
 CHANNEL_CONFIG = '[notify.channels.log]\ntype = "command"\ncommand = "cat > /dev/null"\n'
 DEFAULT_COMBINATIONS = [(1_000_000, 10_000), (100_000, 10_000), (1_000_000, 1_000)]
@@ -198,7 +198,8 @@ def bench(backend: str, stored: int, due: int, args, workdir: Path, plain_env: d
                 ok = made == due and made_again == 0 and summary.get("notifications") == queued
                 run = f" #{attempt}" if args.repeat > 1 else ""
                 print(f"{label}, {name}{run}: escalate run {elapsed:.2f} s end to end"
-                      f" (pass {summary.get('duration_ms')} ms), escalated {made:,} (unrouted {summary.get('unrouted')}),"
+                      f" (pass {summary.get('duration_ms')} ms), escalated {made:,}"
+                      f" (unrouted {summary.get('unrouted')}),"
                       f" notifications queued {summary.get('notifications')};"
                       f" re-run at the same --now {again:.2f} s (pass {summary_again.get('duration_ms')} ms),"
                       f" escalated {made_again:,} [{'ok' if ok else 'WRONG COUNT'}]", flush=True)

@@ -28,13 +28,13 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
 TYPES = ["DEVICE_OFFLINE", "SYNC_DEGRADED", "GEOFENCE_BREACH", "ATTENDANCE_MISSING", "SECURITY_ANOMALY",
          "WORK_ORDER_OVERDUE", "SLA_BREACH", "TICKET_ESCALATED"]
-START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, tzinfo=UTC)
 CLIENTS, SITES_PER_CLIENT = 20, 10
 MAINTENANCE_SITE = "C00-S00"  # every record of the maintenance sites below falls in the window
 NOCCTL = [sys.executable, "-m", "nocctl"]
@@ -85,14 +85,16 @@ def prepare(url: str, workdir: Path, env: dict) -> None:
         subprocess.run(NOCCTL + ["--db", url, "-q", *args], check=True, env=env, stdout=subprocess.DEVNULL)
     # A maintenance window over the first 10 sites' client-level scope would be wider than 5%:
     # one site window each, covering the whole run.
-    from nocctl.db import make_engine
-    from nocctl.models import BusinessUnit, MaintenanceWindow
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
+    from nocctl.db import make_engine
+    from nocctl.models import BusinessUnit, MaintenanceWindow
+
     engine = make_engine(url)
     with Session(engine) as session, session.begin():
-        for unit in session.scalars(select(BusinessUnit).where(BusinessUnit.kind == "SITE").order_by(BusinessUnit.code).limit(10)):
+        sites = select(BusinessUnit).where(BusinessUnit.kind == "SITE").order_by(BusinessUnit.code).limit(10)
+        for unit in session.scalars(sites):
             session.add(MaintenanceWindow(tenant_id=unit.tenant_id, scope_kind="SITE", client_id=unit.client_id,
                                           site_id=unit.id, suppress_all=True, starts_at=START - timedelta(days=1),
                                           ends_at=START + timedelta(days=30), recurrence="NONE", timezone="UTC",
@@ -122,7 +124,8 @@ def bare_upsert(url: str, data: Path) -> float:
             if r.get("action") == "resolve":
                 continue
             key = hashlib.md5(f"{r['alert_type']}|{r['site']}|device|{r['entity_id']}".encode()).hexdigest()
-            rows.append((r["alert_type"], r["severity"], r["message"], r["site"], r["entity_id"], key, r["occurred_at"]))
+            rows.append((r["alert_type"], r["severity"], r["message"], r["site"], r["entity_id"], key,
+                         r["occurred_at"]))
     started = time.perf_counter()
     if url.startswith("sqlite"):
         import sqlite3
@@ -131,8 +134,8 @@ def bare_upsert(url: str, data: Path) -> float:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, alert_type TEXT, severity TEXT, message TEXT, site TEXT,"
-                     " entity_id TEXT, dedup_key TEXT, status TEXT DEFAULT 'NEW', first_seen_at TEXT, last_seen_at TEXT,"
-                     " duplicate_count INTEGER DEFAULT 0)")
+                     " entity_id TEXT, dedup_key TEXT, status TEXT DEFAULT 'NEW', first_seen_at TEXT,"
+                     " last_seen_at TEXT, duplicate_count INTEGER DEFAULT 0)")
         conn.execute("CREATE UNIQUE INDEX u ON t (dedup_key) WHERE status <> 'RESOLVED'")
         sql = ("INSERT INTO t (alert_type, severity, message, site, entity_id, dedup_key, first_seen_at, last_seen_at)"
                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) WHERE status <> 'RESOLVED' DO UPDATE SET"
@@ -147,12 +150,13 @@ def bare_upsert(url: str, data: Path) -> float:
 
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
             conn.execute("CREATE TABLE t (id BIGSERIAL PRIMARY KEY, alert_type TEXT, severity TEXT, message TEXT,"
-                         " site TEXT, entity_id TEXT, dedup_key TEXT, status TEXT DEFAULT 'NEW', first_seen_at TIMESTAMPTZ,"
-                         " last_seen_at TIMESTAMPTZ, duplicate_count INTEGER DEFAULT 0)")
+                         " site TEXT, entity_id TEXT, dedup_key TEXT, status TEXT DEFAULT 'NEW',"
+                         " first_seen_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ, duplicate_count INTEGER DEFAULT 0)")
             conn.execute("CREATE UNIQUE INDEX u ON t (dedup_key) WHERE status <> 'RESOLVED'")
             conn.commit()
-            sql = ("INSERT INTO t (alert_type, severity, message, site, entity_id, dedup_key, first_seen_at, last_seen_at)"
-                   " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dedup_key) WHERE status <> 'RESOLVED' DO UPDATE"
+            sql = ("INSERT INTO t (alert_type, severity, message, site, entity_id, dedup_key, first_seen_at,"
+                   " last_seen_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                   " ON CONFLICT (dedup_key) WHERE status <> 'RESOLVED' DO UPDATE"
                    " SET duplicate_count = t.duplicate_count + 1, last_seen_at = excluded.last_seen_at")
             for i in range(0, len(rows), 2000):
                 with conn.cursor() as cur:

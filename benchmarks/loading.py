@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 CLIENTS, SITES_PER_CLIENT, PEOPLE = 50, 20, 12
@@ -82,7 +82,7 @@ def prepare(url: str, workdir: Path, env: dict, org_document: dict | None = None
 def sqlite_text(value):
     """How SQLAlchemy's DateTime (under nocctl's UTCDateTime) stores an instant in SQLite."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return value
 
 

@@ -15,6 +15,7 @@ Used by benchmarks/ingest.py.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -33,10 +34,8 @@ def children(pid: int) -> list[int]:
     except OSError:
         return found
     for task in tasks:
-        try:
+        with contextlib.suppress(OSError):
             found.extend(int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
-        except OSError:
-            pass
     return found
 
 
@@ -137,10 +136,8 @@ class TreeSampler(threading.Thread):
         if total["pss"] > p.pss:
             p.pss, p.pss_at = total["pss"], now
             p.pss_anon_at_peak, p.pss_file_at_peak, p.processes_at_peak = total["pss_anon"], total["pss_file"], alive
-        try:
+        with contextlib.suppress(OSError):
             p.load_max = max(p.load_max, float(Path("/proc/loadavg").read_text().split()[0]))
-        except OSError:
-            pass
 
     def run(self) -> None:
         while not self.halt.is_set():

@@ -44,12 +44,12 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from loading import COLUMNS, NOCCTL, TYPES, Database, bulk_load, directory, prepare
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 NOW_TEXT = "2026-11-26T12:00:00Z"
 SPAN = timedelta(days=90)
 DAYS, ZONE = 30, "Asia/Kolkata"
@@ -74,31 +74,31 @@ INCIDENT_COLUMNS = ("tenant_id", "title", "severity", "status", "client_id", "si
 # measured on top of the ones before): (what, PostgreSQL statements, SQLite statements).
 # nocctl's own schema is not changed. See benchmarks/RESULTS.md for the findings behind them.
 CANDIDATE_STAGES: list[tuple[str, list[str], list[str]]] = [
-    ("covering resolved/acknowledged indexes (replacing ix_alert_tenant_resolved_at and "
-     "ix_alert_tenant_acknowledged_at: same key, the values and groups carried)",
+    (("covering resolved/acknowledged indexes (replacing ix_alert_tenant_resolved_at and "
+      "ix_alert_tenant_acknowledged_at: same key, the values and groups carried)"),
      ["DROP INDEX ix_alert_tenant_resolved_at",
-      "CREATE INDEX ix_alert_tenant_resolved_at ON alert (tenant_id, resolved_at) "
-      "INCLUDE (time_to_resolve, severity, client_id, site_id)",
+      ("CREATE INDEX ix_alert_tenant_resolved_at ON alert (tenant_id, resolved_at) "
+       "INCLUDE (time_to_resolve, severity, client_id, site_id)"),
       "DROP INDEX ix_alert_tenant_acknowledged_at",
-      "CREATE INDEX ix_alert_tenant_acknowledged_at ON alert (tenant_id, acknowledged_at) "
-      "INCLUDE (time_to_ack, severity, client_id, site_id)"],
+      ("CREATE INDEX ix_alert_tenant_acknowledged_at ON alert (tenant_id, acknowledged_at) "
+       "INCLUDE (time_to_ack, severity, client_id, site_id)")],
      ["DROP INDEX ix_alert_tenant_resolved_at",
-      "CREATE INDEX ix_alert_tenant_resolved_at ON alert (tenant_id, resolved_at, time_to_resolve, severity, "
-      "client_id, site_id)",
+      ("CREATE INDEX ix_alert_tenant_resolved_at ON alert (tenant_id, resolved_at, time_to_resolve, severity, "
+       "client_id, site_id)"),
       "DROP INDEX ix_alert_tenant_acknowledged_at",
-      "CREATE INDEX ix_alert_tenant_acknowledged_at ON alert (tenant_id, acknowledged_at, time_to_ack, severity, "
-      "client_id, site_id)"]),
+      ("CREATE INDEX ix_alert_tenant_acknowledged_at ON alert (tenant_id, acknowledged_at, time_to_ack, severity, "
+       "client_id, site_id)")]),
     ("+ plain first-seen index (tenant_id, first_seen_at)",
      ["CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at)"],
      ["CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at)"]),
-    ("+ covering first-seen index instead of the plain one (carries alert_type, severity, duplicate_count, "
-     "site_id, client_id, maintenance_window_id)",
+    (("+ covering first-seen index instead of the plain one (carries alert_type, severity, duplicate_count, "
+      "site_id, client_id, maintenance_window_id)"),
      ["DROP INDEX bench_alert_tenant_first_seen",
-      "CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at) "
-      "INCLUDE (alert_type, severity, duplicate_count, site_id, client_id, maintenance_window_id)"],
+      ("CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at) "
+       "INCLUDE (alert_type, severity, duplicate_count, site_id, client_id, maintenance_window_id)")],
      ["DROP INDEX bench_alert_tenant_first_seen",
-      "CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at, alert_type, severity, "
-      "duplicate_count, site_id, client_id, maintenance_window_id)"]),
+      ("CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at, alert_type, severity, "
+       "duplicate_count, site_id, client_id, maintenance_window_id)")]),
 ]
 
 
@@ -268,10 +268,7 @@ def census(url: str) -> str:
     }
     engine = create_engine(normalise_url(url))
     with engine.connect() as conn:
-        if url.startswith("sqlite"):
-            since_value = since.strftime("%Y-%m-%d %H:%M:%S.%f")
-        else:
-            since_value = since
+        since_value = since.strftime("%Y-%m-%d %H:%M:%S.%f") if url.startswith("sqlite") else since
         counts = {k: conn.execute(text(q), {"s": since_value}).scalar_one() for k, q in sql.items()}
         statuses = dict(conn.execute(text("SELECT status, count(*) FROM alert GROUP BY status")).all())
     engine.dispose()
@@ -302,7 +299,8 @@ def check(kind: str, document: dict) -> str:
     if kind in ("mttr", "mtta"):
         o = document["overall"]
         assert o["count"] > 0 and len(document["by_severity"]) == 5 and len(document["by_client"]) == 50, document
-        return f"count {o['count']:,}, mean {o['mean_seconds']:.0f} s, p50 {o['p50_seconds']:.0f} s, p90 {o['p90_seconds']:.0f} s"
+        return (f"count {o['count']:,}, mean {o['mean_seconds']:.0f} s, p50 {o['p50_seconds']:.0f} s,"
+                f" p90 {o['p90_seconds']:.0f} s")
     if kind == "frequency":
         alerts = sum(v["alerts"] for v in document["by_type"].values())
         assert len(document["by_type"]) == 8 and len(document["by_day"]) in (30, 31), document
@@ -335,7 +333,8 @@ def end_to_end(backend: str, url: str, env: dict, repeat: int, workdir: Path, la
         if backend == "postgresql":
             verdict = " [target ≤ 2 s: " + ("met" if medians[kind] <= TARGET_PG else "MISSED") + "]"
         print(f"{label} report {kind} --format json: {medians[kind]:.2f} s end to end (median of {repeat}: "
-              f"{' '.join(f'{t:.2f}' for t in times)}){verdict}; {check(kind, document)}; load {os.getloadavg()[0]:.1f}",
+              f"{' '.join(f'{t:.2f}' for t in times)}){verdict}; {check(kind, document)};"
+              f" load {os.getloadavg()[0]:.1f}",
               flush=True)
     html = workdir / "weekly.html"
     times = []
@@ -519,7 +518,8 @@ def frequency_one_statement(session, scope) -> dict:
         "window": scope.window(),
         "time_zone": scope.zone.key,
         "by_type": {t: {"alerts": n, "events": e} for t, (n, e) in ordered},
-        "by_severity": {sev: dict(zip(("alerts", "events"), by_severity.get(sev, (0, 0)))) for sev in SEVERITIES},
+        "by_severity": {sev: dict(zip(("alerts", "events"), by_severity.get(sev, (0, 0)), strict=True))
+                        for sev in SEVERITIES},
         "by_day": [{"day": label, "alerts": by_day.get(i, (0, 0))[0], "events": by_day.get(i, (0, 0))[1]}
                    for i, (label, _, _) in enumerate(local_days)],
     }

@@ -56,12 +56,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from loading import NOCCTL, Database, bulk_load, directory, large_organisation, nocctl, prepare
 
-UTC = timezone.utc
 NOW = datetime(2026, 3, 2, 11, 7, 30, tzinfo=UTC)  # window [11:00, 11:05)
 NEXT = NOW + timedelta(minutes=5)  # window [11:05, 11:10)
 CLOSED_AT = NOW + timedelta(minutes=2)
@@ -551,16 +550,15 @@ class StatementLog:
 
 def in_process(url: str, now: datetime, explain: set[str] | None = None) -> tuple[float, dict, StatementLog]:
     """`services.snapshot.run` in this process (imports done, engine made), statements logged."""
-    from nocctl.config import DEFAULTS
-    from nocctl.db import make_engine
-    from nocctl.services import snapshot as service
-    from nocctl.services.incidents import AutoIncidents
-    from nocctl.services.rbac import Caller
-
     import psycopg
 
+    from nocctl.config import DEFAULTS
+    from nocctl.db import make_engine
     from nocctl.services import derived
+    from nocctl.services import snapshot as service
+    from nocctl.services.incidents import AutoIncidents
     from nocctl.services.ingest.pipeline import Ingest
+    from nocctl.services.rbac import Caller
 
     engine = make_engine(url)
     config = service.Config.of(DEFAULTS["snapshot"])
@@ -596,7 +594,7 @@ def statements(backend: str, template: str, dbs: Database, args, top: int = 10) 
         print(f"{backend}: --statements times PostgreSQL only (see --profile for SQLite)")
         return
     timed: dict[str, tuple[float, dict, StatementLog]] = {}
-    for phase, explain in (("timed", None), ("explained", True)):
+    for _phase, explain in (("timed", None), ("explained", True)):
         url = dbs.clone(template)
         try:
             warm(url)
@@ -613,16 +611,16 @@ def statements(backend: str, template: str, dbs: Database, args, top: int = 10) 
                 sql_total = sum(sum(v) for v in first_log.times.values())
                 count = sum(len(v) for v in first_log.times.values())
                 path = args.statements / f"{backend}-{step}-statements.txt"
-                lines = [f"{backend} {step} pass in-process: {first_elapsed:.2f} s; {count} statements,"
-                         f" {sql_total:.2f} s in psycopg execute (the rest: Python); summary {first_summary}", "",
+                lines = [(f"{backend} {step} pass in-process: {first_elapsed:.2f} s; {count} statements,"
+                          f" {sql_total:.2f} s in psycopg execute (the rest: Python); summary {first_summary}"), "",
                          "phase: seconds (of which in psycopg execute / the rest)"]
                 for name, seconds in first_log.phase_total.items():
                     in_sql = first_log.phase_sql.get(name, 0.0)
                     lines.append(f"  {name:34s} {seconds:6.2f} s ({in_sql:.2f} SQL / {seconds - in_sql:.2f} Python)")
                 repeated = [(k, v) for k, v in first_log.times.items() if len(v) > 10]
                 if repeated:
-                    lines += ["", "statements run more than 10 times (psycopg prepares from the 6th; PostgreSQL may"
-                                  " switch to a generic plan from the 11th): mean ms, runs 1-10 / 11+"]
+                    lines += ["", ("statements run more than 10 times (psycopg prepares from the 6th; PostgreSQL may"
+                                   " switch to a generic plan from the 11th): mean ms, runs 1-10 / 11+")]
                     lines += [f"  {1000 * sum(v[:10]) / 10:7.1f} / {1000 * sum(v[10:]) / len(v[10:]):7.1f} ms"
                               f" ×{len(v)} {k[:200]}" for k, v in repeated]
                 lines.append("")

@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from nocctl.errors import BadInput
 
@@ -20,20 +20,20 @@ def now() -> datetime:
     fixed = os.environ.get("NOC_NOW")
     if fixed:
         return parse_instant(fixed, what="NOC_NOW")
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def set_now(instant: datetime | None) -> None:
     """Fix the clock for this process (the passes' `--now`); None returns to real time."""
-    global _override
-    _override = instant.astimezone(timezone.utc) if instant else None
+    global _override  # noqa: PLW0603 -- one clock per process is the point: every "now" agrees
+    _override = instant.astimezone(UTC) if instant else None
 
 
 @contextmanager
 def fixed_at(instant: datetime) -> Iterator[datetime]:
     """The clock reads `instant` inside the block (a pass's `--now`: its audit rows and
     every other "now" agree), then what it read before."""
-    global _override
+    global _override  # noqa: PLW0603 -- restores the process-wide clock set_now changed
     before = _override
     set_now(instant)
     try:
@@ -54,7 +54,7 @@ def parse_instant(text: str, what: str = "time") -> datetime:
         raise BadInput(f"{what} {text!r} is not an ISO 8601 time", "use e.g. 2026-03-01T08:00:00+00:00") from None
     if value.tzinfo is None or value.utcoffset() is None:
         raise BadInput(f"{what} {text!r} has no UTC offset", "add one, e.g. Z or +05:30")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def parse_date(text: str, what: str = "date") -> date:
@@ -87,7 +87,7 @@ def format_duration(seconds: float | int | None) -> str:
     """Compact human form: 3725 -> '1h2m5s'."""
     if seconds is None:
         return ""
-    total = int(round(seconds))
+    total = round(seconds)
     sign = "-" if total < 0 else ""
     total = abs(total)
     out = []
@@ -105,8 +105,8 @@ def isoformat(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def window(since: str | None, until: str | None, days: int | None, default_days: int = 7) -> tuple[datetime, datetime]:

@@ -64,7 +64,7 @@ class IngestLimits:
     max_future_skew: int  # seconds
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "IngestLimits":
+    def from_settings(cls, settings: Settings) -> IngestLimits:
         from nocctl.clock import parse_duration
 
         section = settings.get("ingest")

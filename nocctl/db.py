@@ -38,7 +38,7 @@ def _shown(url: str) -> str:
     return f" {mask_url(url)!r}" if "://" in url and url.count("@") <= 1 else ""
 
 
-def parse_url(url: str) -> "URL":
+def parse_url(url: str) -> URL:
     """`url` normalised and parsed, without connecting. Anything but the accepted forms (text
     that is no URL, a bad port, an unknown scheme, a driver nocctl does not use) is a usage
     error (exit 2): neither an internal error nor an outage that cron would retry."""
@@ -61,7 +61,7 @@ def parse_url(url: str) -> "URL":
     return parsed
 
 
-def _sqlite_file(parsed: "URL") -> Path | None:
+def _sqlite_file(parsed: URL) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
     return Path(parsed.database).expanduser()
@@ -72,7 +72,7 @@ def sqlite_path(url: str) -> Path | None:
     return _sqlite_file(parse_url(url))
 
 
-def make_engine(url: str, create: bool = False) -> "Engine":
+def make_engine(url: str, create: bool = False) -> Engine:
     """An engine for `url` (checked by `parse_url`; no connection is made here). A SQLite
     file must exist unless `create` (only `init` and `db upgrade` create one), so a typo in
     --db does not silently start an empty database."""
@@ -115,7 +115,7 @@ def make_engine(url: str, create: bool = False) -> "Engine":
     return create_engine(parsed, connect_args={"connect_timeout": 10})
 
 
-def make_sessionmaker(engine: "Engine") -> "sessionmaker[Session]":
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     from sqlalchemy.orm import sessionmaker
 
     return sessionmaker(engine, expire_on_commit=False)

@@ -91,10 +91,10 @@ def from_database_error(exc: BaseException) -> NocError | None:
     if ("no such column" in lowered or "has no column named" in lowered
             or (name == "ProgrammingError" and "column" in lowered and "does not exist" in lowered)):
         return NotFound("the database schema is older than this nocctl", "run `nocctl db upgrade`")
-    if name in ("OperationalError", "ProgrammingError"):
-        # libpq refusing the URL's options before any network traffic: retrying cannot help.
-        if "invalid connection option" in lowered or lowered.startswith("connection is bad: invalid"):
-            return bad_database_url(f"the database URL is not valid ({text.removeprefix('connection is bad: ')})")
+    # libpq refusing the URL's options before any network traffic: retrying cannot help.
+    if name in ("OperationalError", "ProgrammingError") and (
+            "invalid connection option" in lowered or lowered.startswith("connection is bad: invalid")):
+        return bad_database_url(f"the database URL is not valid ({text.removeprefix('connection is bad: ')})")
     if name == "OperationalError":
         # The server answered, but the URL's database is not there: no retry brings it (exit 3).
         # The whole text is searched: with several hosts psycopg lists every attempt.

@@ -6,6 +6,10 @@ import logging
 import os
 import sys
 import uuid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from structlog.typing import Processor
 
 
 def configure(log_format: str = "auto", verbosity: int = 0, command: str | None = None) -> None:
@@ -15,7 +19,7 @@ def configure(log_format: str = "auto", verbosity: int = 0, command: str | None 
         log_format = "console" if sys.stderr.isatty() else "json"
     level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
     if log_format == "json":
-        renderer: object = structlog.processors.JSONRenderer()
+        renderer: Processor = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty() and "NO_COLOR" not in os.environ)
     structlog.configure(

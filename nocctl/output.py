@@ -4,6 +4,7 @@ Data goes to stdout (or `-o FILE`, written atomically by `AtomicFile`); nothing 
 writes logs."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
@@ -66,7 +67,8 @@ def render_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: 
 
     if not rows:
         return "(none)\n"
-    return tabulate([[_cell(row.get(c)) for c in columns] for row in rows], headers=list(columns), tablefmt="simple") + "\n"
+    table = [[_cell(row.get(c)) for c in columns] for row in rows]
+    return tabulate(table, headers=list(columns), tablefmt="simple") + "\n"
 
 
 def render_object(obj: Mapping[str, Any], fmt: str) -> str:
@@ -172,9 +174,16 @@ class AtomicFile:
         except OSError as exc:
             raise self._fail(exc) from None
 
+    def _opened(self) -> tuple[IO[str], str]:
+        """The handle and temporary name __init__ made (it raises rather than return without
+        them); they stay until commit() or discard()."""
+        assert self._handle is not None and self.temp is not None, "AtomicFile used after commit() or discard()"
+        return self._handle, self.temp
+
     def write(self, text: str) -> None:
+        handle, _ = self._opened()
         try:
-            self._handle.write(text)
+            handle.write(text)
         except OSError as exc:
             raise self._fail(exc) from None
 
@@ -183,25 +192,27 @@ class AtomicFile:
         the latest); the target is still untouched."""
         if self._synced:
             return
+        handle, temp = self._opened()
         try:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
             if self.existed:
                 mode = stat.S_IMODE(os.stat(self.target).st_mode)
             else:
                 umask = os.umask(0)
                 os.umask(umask)
                 mode = 0o666 & ~umask
-            os.chmod(self.temp, mode)
+            os.chmod(temp, mode)
         except OSError as exc:
             raise self._fail(exc) from None
         self._synced = True
 
     def commit(self) -> None:
         self.sync()
+        _, temp = self._opened()
         try:
-            os.replace(self.temp, self.target)
+            os.replace(temp, self.target)
         except OSError as exc:
             raise self._fail(exc) from None
         self.temp = None
@@ -209,15 +220,11 @@ class AtomicFile:
     def discard(self) -> None:
         """Remove the temporary file; never raises (it runs while another error is on its way)."""
         if self._handle is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self._handle.close()  # flushing a full disk fails; the descriptor is closed anyway
-            except (OSError, ValueError):
-                pass
         if self.temp is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(self.temp)
-            except OSError:
-                pass
             self.temp = None
 
     def __enter__(self) -> AtomicFile:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,7 +24,10 @@ class RawSQL:
     def __init__(self, session: Session):
         connection = session.connection()
         self.pg = connection.dialect.name == "postgresql"
-        self.dbapi = connection.connection.dbapi_connection
+        dbapi = connection.connection.dbapi_connection
+        # None only once the pool has invalidated the connection, never while the session holds it.
+        assert dbapi is not None, "the session's connection is closed"
+        self.dbapi = dbapi
         self.mark = "%s" if self.pg else "?"
 
     def ts(self, value: datetime | None) -> Any:
@@ -32,8 +35,8 @@ class RawSQL:
         fixed width, so it compares like the instants)."""
         if value is None or self.pg:
             return value
-        if value.tzinfo is not timezone.utc:
-            value = value.astimezone(timezone.utc)
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
         return value.isoformat(" ", "microseconds")[:26]  # without the +00:00
 
     @staticmethod
@@ -50,11 +53,11 @@ class RawSQL:
         out: list[tuple] = []
         try:
             if self.pg:
-                columns = [list(column) for column in zip(*rows)]
+                columns = [list(column) for column in zip(*rows, strict=True)]
                 arrays = ", ".join(f"%b::{kind}[]" for kind in types)  # binary: dumped in C
                 cursor.execute(f"{head} SELECT * FROM unnest({arrays}) {tail}", columns)
                 if fetch:
-                    out = cursor.fetchall()
+                    out.extend(cursor.fetchall())
                 return out
             per = SQLITE_ROWS
             row_marks = "(" + ", ".join("?" * len(types)) + ")"
@@ -72,10 +75,11 @@ class RawSQL:
         """`sql` with `{in}` standing for "column IN the values" (PostgreSQL: = ANY(array))."""
         cursor = self.dbapi.cursor()
         try:
+            out: list[tuple] = []
             if self.pg:
                 cursor.execute(sql.replace("{in}", f"= ANY(%s::{kind}[])"), [*params, list(values)])
-                return cursor.fetchall()
-            out: list[tuple] = []
+                out.extend(cursor.fetchall())
+                return out
             for i in range(0, len(values), 900):
                 chunk = values[i:i + 900]
                 cursor.execute(sql.replace("{in}", f"IN ({', '.join('?' * len(chunk))})"), [*params, *chunk])

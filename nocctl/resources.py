@@ -1,6 +1,7 @@
 """Locate the files that ship beside the code: the Alembic migrations, the report
-templates and the examples (the demo's organisation). In a checkout they sit at the top of the repository; in an installed wheel the
-build maps them into `nocctl/_data/` (see pyproject.toml)."""
+templates and the examples (the demo's organisation). In a checkout they sit at the top of
+the repository; in an installed wheel the build maps them into `nocctl/_data/` (see
+pyproject.toml)."""
 from __future__ import annotations
 
 from pathlib import Path

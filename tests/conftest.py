@@ -24,7 +24,8 @@ LOGIN = os_login()
 
 
 def pytest_report_header(config):
-    return f"nocctl test backend: {BACKEND}" + (f" ({make_url(PG_SERVER).render_as_string(hide_password=True)})" if PG_SERVER else "")
+    shown = f" ({make_url(PG_SERVER).render_as_string(hide_password=True)})" if PG_SERVER else ""
+    return f"nocctl test backend: {BACKEND}" + shown
 
 
 class PostgresServer:

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, exc, text
@@ -160,7 +160,7 @@ def test_an_edit_with_a_recomputed_hash_is_found_at_the_next_row(noc, db_url):
                          " client_id, site_id, prev_hash FROM audit_log WHERE id = :id", id=ids[2])
     at = row[1] if isinstance(row[1], datetime) else datetime.fromisoformat(row[1])
     details = row[7] if isinstance(row[7], dict) else json.loads(row[7])
-    forged = row_hash(row[10], hashed_fields(row[0], at.replace(tzinfo=at.tzinfo or timezone.utc), row[2], row[3],
+    forged = row_hash(row[10], hashed_fields(row[0], at.replace(tzinfo=at.tzinfo or UTC), row[2], row[3],
                                              row[4], "EXPORT_DATA", row[5], row[6], details, row[8], row[9]))
     behind_the_triggers(db_url, "UPDATE audit_log SET action = 'EXPORT_DATA', hash = :h WHERE id = :id",
                         h=forged, id=ids[2])

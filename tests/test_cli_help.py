@@ -137,15 +137,18 @@ def assert_one_error_line(result, code: int, pattern: str) -> None:
 
 
 @pytest.mark.parametrize("args, code, pattern", [
-    (("org", "list", "--bogus"), ExitCode.USAGE, r"No such option '--bogus'\.( Did you mean .*\?)? \(see '.* org list --help'\)"),
-    (("--bogus", "org", "list"), ExitCode.USAGE, r"No such option '--bogus'\.( Did you mean .*\?)? \(see '.* --help'\)"),
+    (("org", "list", "--bogus"), ExitCode.USAGE,
+     r"No such option '--bogus'\.( Did you mean .*\?)? \(see '.* org list --help'\)"),
+    (("--bogus", "org", "list"), ExitCode.USAGE,
+     r"No such option '--bogus'\.( Did you mean .*\?)? \(see '.* --help'\)"),
     (("frobnicate",), ExitCode.USAGE, r"No such command 'frobnicate'\. \(see '.* --help'\)"),
     (("org", "client", "frobnicate"), ExitCode.USAGE, r"No such command 'frobnicate'\. \(see '.* org client --help'\)"),
     (("org", "list", "--format", "xml"), ExitCode.USAGE, r"Invalid value for '--format': 'xml' is not one of .*"),
     (("user", "grant", "asha"), ExitCode.USAGE, r"Missing argument 'CAPABILITY'\. .*"),
     (("org", "client", "add", "X"), ExitCode.USAGE, r"Missing option '--name'\. .*"),
     (("--log-format", "xml", "org", "list"), ExitCode.USAGE, r"Invalid value for '--log-format': .*"),
-    (("user", "grant", "asha", "noc:bogus"), ExitCode.DATA_ERROR, r"unknown capability 'noc:bogus'; one of: noc:view, .*"),
+    (("user", "grant", "asha", "noc:bogus"), ExitCode.DATA_ERROR,
+     r"unknown capability 'noc:bogus'; one of: noc:view, .*"),
     (("user", "add", "bad name"), ExitCode.DATA_ERROR, r"invalid username 'bad name'; .*"),
     (("org", "site", "add", "S1", "--client", "NOPE", "--name", "S"), ExitCode.NOT_FOUND,
      r"no client 'NOPE'; see `nocctl org list`"),
@@ -157,8 +160,8 @@ def assert_one_error_line(result, code: int, pattern: str) -> None:
      r"client 'ACME' already exists; use `nocctl org import` to update it"),
     (("user", "add", "asha"), ExitCode.CONFLICT, r"person 'asha' already exists; .*"),
     (("--as", "nobody", "org", "list"), ExitCode.NO_PERMISSION,
-     r"'nobody' is not a NOC operator of tenant 'default'; an admin can run `nocctl user add nobody` and "
-     r"`nocctl user grant nobody CAPABILITY`"),
+     (r"'nobody' is not a NOC operator of tenant 'default'; an admin can run `nocctl user add nobody` and "
+      r"`nocctl user grant nobody CAPABILITY`")),
     (("--as", "asha", "org", "client", "add", "NEW", "--name", "New"), ExitCode.NO_PERMISSION,
      r"'asha' lacks noc:configure tenant-wide; an admin can run `nocctl user grant asha noc:configure`"),
 ], ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)

@@ -378,7 +378,8 @@ def test_import_with_bad_json_entries_applies_nothing(admin_cli, tmp_path):
         f"nocctl: {path}: clients[0]: owner 'ghost' is not a known person",
         f"nocctl: {path}: sites[1]: client is required for a new site",
     ])
-    assert lines[-1] == "nocctl: error: 4 problem(s) in the import; nothing was applied; fix the rows above and run it again"
+    assert lines[-1] == ("nocctl: error: 4 problem(s) in the import; nothing was applied;"
+                         " fix the rows above and run it again")
     assert admin_cli("org", "list").stdout == "(none)\n"
     assert "ok.person" not in admin_cli("user", "list").stdout
 
@@ -389,8 +390,8 @@ def test_import_with_bad_json_entries_applies_nothing(admin_cli, tmp_path):
     ("[]", "{path}: expected an object with people, clients and sites"),
     ("code,name\nACME,Acme\n", "{path}: not JSON, and a CSV needs a `kind` column (person|client|site)"),
     ("kind,code,colour\nclient,ACME,red\n",
-     "{path}:1: unknown column(s) colour; allowed: city, client, code, email, in_charge, kind, name, owner, "
-     "phone, state, username"),
+     ("{path}:1: unknown column(s) colour; allowed: city, client, code, email, in_charge, kind, name, owner, "
+      "phone, state, username")),
 ])
 def test_import_refuses_an_unreadable_file(admin_cli, tmp_path, text, message):
     path = tmp_path / "org.txt"

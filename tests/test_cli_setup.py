@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 
 import pytest
@@ -172,7 +173,8 @@ def test_db_upgrade_creates_a_missing_sqlite_file_and_migrates(fresh):
     again = fresh("db", "upgrade")
     assert (again.exit_code, again.stdout, again.stderr) == (0, f"already at {HEAD}\n", "")
     # migrated but without a tenant: commands tell you to run init
-    assert_error(fresh("org", "list"), 3, "tenant 'default' does not exist; run `nocctl --tenant default init` to create it")
+    assert_error(fresh("org", "list"), 3,
+                 "tenant 'default' does not exist; run `nocctl --tenant default init` to create it")
 
 
 def test_db_current_history_downgrade_and_back(fresh):
@@ -188,14 +190,17 @@ def test_db_current_history_downgrade_and_back(fresh):
     assert (current.exit_code, current.stdout) == (0, f"empty (head is {HEAD}; run `nocctl db upgrade`)\n")
     history = json.loads(fresh("db", "history", "--format", "json").stdout)
     assert [r["current"] for r in history] == [False] * len(history)
-    assert_error(fresh("org", "list"), 3, "the database lacks tables of this nocctl (no schema yet, or an older one); run `nocctl db upgrade` (`nocctl init` for a new database)")
+    assert_error(fresh("org", "list"), 3,
+                 "the database lacks tables of this nocctl (no schema yet, or an older one);"
+                 " run `nocctl db upgrade` (`nocctl init` for a new database)")
     again = fresh("db", "downgrade", "base")
     assert (again.exit_code, again.stdout) == (0, "already at base\n")
 
     up = fresh("db", "upgrade")
     assert (up.exit_code, up.stdout) == (0, f"empty -> {HEAD}\n")
     # the data went with the schema: init is needed again, and works
-    assert_error(fresh("org", "list"), 3, "tenant 'default' does not exist; run `nocctl --tenant default init` to create it")
+    assert_error(fresh("org", "list"), 3,
+                 "tenant 'default' does not exist; run `nocctl --tenant default init` to create it")
     assert fresh("init").exit_code == 0
     assert fresh("org", "list").stdout == "(none)\n"
 
@@ -207,8 +212,9 @@ def test_db_downgrade_to_head_when_at_head_changes_nothing(admin_cli):
 
 
 def test_db_upgrade_and_downgrade_refuse_an_unknown_revision(admin_cli):
-    assert_error(admin_cli("db", "upgrade", "nonsense"), 3, "unknown schema revision 'nonsense'; see `nocctl db history`")
-    assert_error(admin_cli("db", "downgrade", "nonsense"), 3, "unknown schema revision 'nonsense'; see `nocctl db history`")
+    unknown = "unknown schema revision 'nonsense'; see `nocctl db history`"
+    assert_error(admin_cli("db", "upgrade", "nonsense"), 3, unknown)
+    assert_error(admin_cli("db", "downgrade", "nonsense"), 3, unknown)
     assert admin_cli("db", "current").stdout == f"{HEAD} (head)\n"
 
 
@@ -240,7 +246,9 @@ def test_db_commands_against_a_missing_sqlite_file_exit_3_and_create_nothing(cli
 def test_commands_against_a_database_without_schema_exit_3(fresh):
     make_empty_sqlite_file_if_needed(fresh.url)
     assert fresh("db", "current").stdout == f"empty (head is {HEAD}; run `nocctl db upgrade`)\n"
-    assert_error(fresh("user", "list"), 3, "the database lacks tables of this nocctl (no schema yet, or an older one); run `nocctl db upgrade` (`nocctl init` for a new database)")
+    assert_error(fresh("user", "list"), 3,
+                 "the database lacks tables of this nocctl (no schema yet, or an older one);"
+                 " run `nocctl db upgrade` (`nocctl init` for a new database)")
 
 
 # ---------------------------------------------------------------- db history
@@ -258,7 +266,7 @@ def test_db_history_lists_migrations_newest_first(cli):
     assert rows[0]["head"] is True and rows[0]["current"] is True
     assert rows[-1] == {"revision": "0001", "down_revision": None, "message": "initial schema",
                         "head": HEAD == "0001", "current": HEAD == "0001"}
-    for newer, older in zip(rows, rows[1:]):
+    for newer, older in itertools.pairwise(rows):
         assert newer["down_revision"] == older["revision"]
     assert len(lines) == 2 + len(rows)
     assert lines[-1].split()[0] == "0001"

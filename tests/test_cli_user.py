@@ -86,7 +86,8 @@ def test_add_refuses_the_admin_login_again(admin_cli):
 
 @pytest.mark.parametrize("username", ["bad name", "a/b", "x" * 101, "ünï"])
 def test_add_refuses_an_invalid_username(admin_cli, username):
-    assert_error(admin_cli("user", "add", username), 65, f"invalid username {username!r}; use letters, digits and . _ @ -")
+    assert_error(admin_cli("user", "add", username), 65,
+                 f"invalid username {username!r}; use letters, digits and . _ @ -")
     assert admin_cli("user", "list", "--format", "csv").stdout.splitlines()[1:] == [f"{LOGIN},{LOGIN},,,True"]
 
 

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from sqlalchemy import select, text
 
 from conftest import PG_SERVER, Result
+from nocctl import simulator as demo
 from nocctl.db import make_engine, make_sessionmaker
 from nocctl.models import Incident
-from nocctl.services import demo
 from nocctl.services.ingest.pipeline import default_dedup_key
 
 # A Tuesday: the three days before it hold GLOBEX's Sunday patching window (02:00–04:00 IST).
@@ -73,7 +73,7 @@ def status_counts(url: str) -> dict[str, int]:
 
 
 def test_the_demo_fills_an_empty_database_and_prints_the_weekly_report(filled):
-    url, _, home, result = filled
+    _url, _, home, result = filled
     assert result.exit_code == 0, result.stderr
     assert "MTTR" in result.stdout and "SLA" in result.stdout  # the weekly report, on stdout
     assert "\r" not in result.stderr  # no progress when stderr is not a terminal
@@ -90,7 +90,8 @@ def test_the_traffic_went_through_ingest_with_everything_a_noc_sees(filled):
     url = filled[0]
     counts = status_counts(url)
     assert counts["RESOLVED"] > 0 and counts.get("NEW", 0) + counts.get("ESCALATED", 0) > 0
-    assert query(url, "SELECT count(*) FROM alert WHERE status = 'SUPPRESSED' AND maintenance_window_id IS NOT NULL")[0][0] > 0
+    held = "SELECT count(*) FROM alert WHERE status = 'SUPPRESSED' AND maintenance_window_id IS NOT NULL"
+    assert query(url, held)[0][0] > 0
     # Held alerts are kept (SUPPRESSED, later resolved or surfaced), never dropped.
     assert query(url, "SELECT count(*) FROM alert WHERE maintenance_window_id IS NOT NULL")[0][0] > \
         counts["SUPPRESSED"]
@@ -181,7 +182,7 @@ def test_a_month_of_traffic_is_a_realistic_size_and_shape():
     # Diurnal: office-hours kinds peak in the Indian day.
     hours = Counter((r[0] + demo.IST_SECONDS) // 3600 % 24 for r in records
                     if r[2].get("alert_type") == "WORK_ORDER_OVERDUE" and "action" not in r[2])
-    assert sum(hours[h] for h in range(9, 18)) > 3 * sum(hours[h] for h in range(0, 6))
+    assert sum(hours[h] for h in range(9, 18)) > 3 * sum(hours[h] for h in range(6))
 
 
 def test_the_generator_is_deterministic_per_seed():

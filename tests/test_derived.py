@@ -45,7 +45,7 @@ def alerts(db_url: str) -> dict[tuple[str, str], dict]:
                           " LEFT JOIN business_unit s ON s.id = a.site_id ORDER BY a.id"):
         keys = ("type", "entity_type", "entity", "severity", "status", "client", "site", "source", "duplicates",
                 "first_seen", "last_seen", "resolved_at", "window", "dedup_key", "message", "correlation", "id")
-        alert = dict(zip(keys, r))
+        alert = dict(zip(keys, r, strict=True))
         out[(alert["type"], alert["entity"])] = alert
     return out
 
@@ -127,7 +127,8 @@ RAISED = {
 
 def test_every_condition_raises_its_alert_through_ingest(world, db_url):
     summary = run(world)
-    assert (summary["conditions"], summary["alerts_created"], summary["alerts_resolved"]) == (len(RAISED), len(RAISED), 0)
+    assert (summary["conditions"], summary["alerts_created"], summary["alerts_resolved"]) == (
+        len(RAISED), len(RAISED), 0)
     got = alerts(db_url)
     assert {key: (a["severity"], a["client"], a["site"], a["entity_type"]) for key, a in got.items()} == RAISED
     for (alert_type, entity), a in got.items():

@@ -13,7 +13,7 @@ import errno
 import os
 import secrets
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from sqlalchemy import func, insert, select
 from ingest_helpers import ORG
 from nocctl.models import Alert, AuditLog, BusinessUnit, Incident, Snapshot
 
-NOW = datetime(2026, 3, 1, 3, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 3, 30, tzinfo=UTC)
 LONG_AGO = NOW - timedelta(days=400)  # past the archive age the retention tests configure
 NO_SPACE = os.strerror(errno.ENOSPC)  # "No space left on device"
 READ_ONLY = os.strerror(errno.EROFS)  # "Read-only file system"
@@ -50,7 +50,7 @@ class SmallDisk:
                 try:
                     os.write(fd, chunk)
                 except OSError as exc:
-                    assert exc.errno == errno.ENOSPC, exc
+                    assert exc.errno == errno.ENOSPC, exc  # noqa: PT017 -- a sanity check while filling the disk, not the test
                     break
             if leave:
                 os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave))

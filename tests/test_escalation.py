@@ -8,14 +8,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
 from ingest_helpers import ORG, alert, ndjson, rows
 
-T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 NOCCTL = [sys.executable, "-m", "nocctl"]
 
 
@@ -167,7 +167,8 @@ def test_fall_through_for_client_level_alerts_and_departed_people(noc, db_url):
     assert (done["target"], done["resolved_via"], done["escalated_to"]) == \
         ("user:priya.sharma", "user:priya.sharma", "priya.sharma")
     (done,) = escalate(noc, 10)  # no site: site in-charge names nobody, the client owner answers
-    assert (done["target"], done["resolved_via"], done["escalated_to"]) == ("site_in_charge", "client_owner", "asha.rao")
+    assert (done["target"], done["resolved_via"], done["escalated_to"]) == (
+        "site_in_charge", "client_owner", "asha.rao")
 
 
 def test_an_alert_nobody_can_take_is_still_escalated_and_counted(noc, db_url):

@@ -9,7 +9,7 @@ import random
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -42,7 +42,7 @@ def summary(result) -> dict:
 
 
 def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def stored(db_url: str) -> dict[tuple[str, str], dict]:
@@ -108,7 +108,7 @@ GOOD = {
 }
 
 
-def expected(kind: str, external_id: str = None, **columns) -> dict:
+def expected(kind: str, external_id: str | None = None, **columns) -> dict:
     record, values = GOOD[kind]
     out = {c: None for c in VALUE_COLUMNS}
     out.update(updated_at=utc(record["updated_at"]), client="ACME", site="ACME-BLR-WF")
@@ -214,7 +214,7 @@ def history(kind: str, ids: int, versions: int, seed: int = 7) -> list[dict]:
     """`versions` versions of `ids` records of `kind`, each version with its own updated_at."""
     rng = random.Random(seed)
     record, _ = GOOD[kind]
-    base = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    base = datetime(2026, 3, 2, tzinfo=UTC)
     sites = ["ACME-BLR-WF", "ACME-MYS", "GLOBEX-PNQ", "INITECH-HYD"]
     out = []
     for i in range(ids):

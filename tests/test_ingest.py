@@ -3,15 +3,15 @@ rejects and the exit codes (DESIGN §3, §4)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ingest_helpers import ORG, alert, ndjson, rows, state
 from nocctl.db import make_engine
 from nocctl.models import BusinessUnit, MaintenanceWindow
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def _window(db_url, site_code: str, start: str, end: str, types=None) -> int:
             tenant_id=site.tenant_id, scope_kind="SITE", client_id=site.client_id, site_id=site.id,
             suppress_all=types is None, alert_types=types,
             starts_at=datetime.fromisoformat(start), ends_at=datetime.fromisoformat(end),
-            reason="generator swap", created_at=datetime.now(timezone.utc))
+            reason="generator swap", created_at=datetime.now(UTC))
         session.add(window)
         session.flush()
         window_id = window.id
@@ -190,8 +190,8 @@ BAD_LINES = [
     ('{"alert_type": "X", "severity": "HIGH", "message": "m", "site": "ACME-BLR-WF", "severty": 1}', "unknown field"),
     ('{"alert_type": "DEVICE_OFFLINE", "severity": 5, "message": "m", "site": "ACME-BLR-WF"}', "severity"),
     ('{"alert_type": "DEVICE_OFFLINE", "message": "m", "site": "ACME-BLR-WF"}', "severity"),
-    ('{"alert_type": "DEVICE_OFFLINE", "severity": "HIGH", "message": "m", "site": "ACME-BLR-WF",'
-     ' "occurred_at": "2026-03-01T10:00:00"}', "no UTC offset"),
+    (('{"alert_type": "DEVICE_OFFLINE", "severity": "HIGH", "message": "m", "site": "ACME-BLR-WF",'
+      ' "occurred_at": "2026-03-01T10:00:00"}'), "no UTC offset"),
     ('{"alert_type": "DEVICE_OFFLINE", "severity": "HIGH", "message": "m", "site": "NO-SUCH-SITE"}', "unknown site"),
     ('{"alert_type": "DEVICE_OFFLINE", "severity": "HIGH", "message": "m"}', "no client or site"),
     ('{"alert_type": "DEVICE_OFFLINE", "severity": "HIGH", "message": "a\\u0000b", "site": "ACME-BLR-WF"}', "NUL"),
@@ -363,7 +363,10 @@ def test_one_alert_costs_one_transaction(noc):
     from sqlalchemy.engine import Engine
 
     begins = []
-    listener = lambda conn: begins.append(conn)  # noqa: E731
+
+    def listener(conn):
+        begins.append(conn)
+
     event.listen(Engine, "begin", listener)
     try:
         result = noc("ingest", input=ndjson(alert()))

@@ -4,7 +4,7 @@ functions: no database."""
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from nocctl.services.ingest.formats import Record, RecordError, am_fingerprint, 
 
 
 def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def records(document, fmt: str = "auto") -> list[Record | RecordError]:

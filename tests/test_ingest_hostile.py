@@ -70,7 +70,8 @@ HOSTILE = [
      "duplicate key 'message'"),
     ("invalid-utf8", b'{"alert_type": "X", "severity": "HIGH", "message": "caf\xc3\x28 \xff", "site": "ACME-MYS"}',
      "UTF-8"),
-    ("utf8-encoded-surrogate", b'{"alert_type": "X", "severity": "HIGH", "message": "\xed\xa0\x80", "site": "ACME-MYS"}',
+    ("utf8-encoded-surrogate",
+     b'{"alert_type": "X", "severity": "HIGH", "message": "\xed\xa0\x80", "site": "ACME-MYS"}',
      "UTF-8"),
     ("lone-surrogate-escape", with_raw('"broken \\ud800 text"'), "surrogate"),
     ("raw-nul-in-a-string", with_raw('"nul \x00 here"'), "Invalid control character"),
@@ -221,9 +222,9 @@ def test_a_bug_reached_by_one_record_keeps_it_and_commits_the_rest(noc, db_url, 
     result = noc("ingest", "--json", "--batch-size", "100", input="".join(json.dumps(r) + "\n" for r in records))
     assert result.exit_code == 1
     errors = [text for text in result.stderr.splitlines() if text.startswith("nocctl: error:")]
-    assert errors == ["nocctl: error: internal error: 1 record(s) could not be processed; they are kept as dead"
-                      " letters with reason `internal error: …`; see `nocctl ingest rejects list`, report the"
-                      " reason, and retry them once fixed"]
+    assert errors == [("nocctl: error: internal error: 1 record(s) could not be processed; they are kept as dead"
+                       " letters with reason `internal error: …`; see `nocctl ingest rejects list`, report the"
+                       " reason, and retry them once fixed")]
     summary = json.loads(result.stdout)
     check_identity(summary)
     assert summary["received"] == 300 and summary["created"] == 299 and summary["rejected"] == 1
@@ -262,7 +263,8 @@ def feed(noc):
 
 
 def test_a_retry_keeps_the_senders_rights_whoever_asks(feed, db_url):
-    sent = [alert(entity="ok"), alert(entity="other-client", site="GLOBEX-PNQ"), alert(entity="new-site", site="ACME-NEW")]
+    sent = [alert(entity="ok"), alert(entity="other-client", site="GLOBEX-PNQ"),
+            alert(entity="new-site", site="ACME-NEW")]
     result = feed("--as", "feed-acme", "ingest", "--json", input="".join(json.dumps(r) + "\n" for r in sent))
     assert result.exit_code == 65 and json.loads(result.stdout)["rejected"] == 2
     # The admin's own reject, which the feed account must not see.
@@ -305,15 +307,32 @@ def test_a_sender_who_lost_the_right_keeps_its_records_pending(feed, db_url):
     assert rows(db_url, "SELECT count(*) FROM alert") == [(0,)]
 
 
-def test_acknowledge_and_resolve_by_key_cannot_reach_another_clients_alert(feed, db_url):
-    globex = alert(site="GLOBEX-PNQ", entity="theirs", dedup_key="globex-key")
-    assert feed("ingest", input=json.dumps(globex) + "\n").exit_code == 0
-    events = [{"action": "acknowledge", "dedup_key": "globex-key", "occurred_at": "2026-03-01T11:00:00Z"},
-              {"action": "resolve", "dedup_key": "globex-key", "occurred_at": "2026-03-01T11:05:00Z"}]
+# An acknowledge or resolve event naming only its dedup_key, as each format sends it.
+BY_KEY = {
+    "native": lambda action, key, at: {"action": action, "dedup_key": key, "occurred_at": at},
+    "pagerduty": lambda action, key, at: {"event_action": action, "routing_key": "k", "dedup_key": key},
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(BY_KEY))
+def test_acknowledge_and_resolve_by_key_cannot_reach_another_clients_alert(feed, db_url, fmt):
+    """feed-acme (noc:ingest for ACME only) names GLOBEX's keys: GLOBEX's alerts, a site's and
+    a client-level one, stay as they were and the events count as unmatched; the same events
+    for ACME's own alert go through."""
+    sent = [alert(site="GLOBEX-PNQ", entity="theirs", dedup_key="globex-site"),
+            alert(site=None, client="GLOBEX", entity="theirs-too", dedup_key="globex-client"),
+            alert(entity="ours", dedup_key="acme-site")]
+    assert feed("ingest", input="".join(json.dumps(r) + "\n" for r in sent)).exit_code == 0
+    events = [BY_KEY[fmt](action, key, at) for key in ("globex-site", "globex-client", "acme-site")
+              for action, at in (("acknowledge", "2026-03-01T11:00:00Z"), ("resolve", "2026-03-01T11:05:00Z"))]
     result = feed("--as", "feed-acme", "ingest", "--json", input="".join(json.dumps(e) + "\n" for e in events))
-    assert result.exit_code == 0
-    assert json.loads(result.stdout)["unmatched"] == 2
-    assert rows(db_url, "SELECT status, acknowledged_at, resolved_at FROM alert") == [("NEW", None, None)]
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["unmatched"], summary["acknowledged"], summary["resolved"]) == (4, 1, 1)
+    assert rows(db_url, "SELECT dedup_key, status, acknowledged_at, resolved_at FROM alert"
+                        " WHERE dedup_key LIKE 'globex-%' ORDER BY dedup_key") == [
+        ("globex-client", "NEW", None, None), ("globex-site", "NEW", None, None)]
+    assert rows(db_url, "SELECT status FROM alert WHERE dedup_key = 'acme-site'") == [("RESOLVED",)]
 
 
 # ---------------------------------------------------------------- the rejects file on a full disk

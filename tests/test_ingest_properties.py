@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from ingest_helpers import ORG, alert, rows
-from test_ingest_hostile import COUNTS, HOSTILE, expected_raw
 
+from ingest_helpers import ORG, alert, rows
 from nocctl.services.ingest.reader import pieces, read_documents
+from test_ingest_hostile import COUNTS, HOSTILE, expected_raw
 
 NOW = "2026-03-02T00:00:00Z"
 BASE = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -37,7 +37,8 @@ NOT_JSON = [bad for name, bad, _ in HOSTILE if name.startswith(("nested-", "raw-
 
 # ---------------------------------------------------------------- the reader alone
 
-texts = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=20)  # an escaped NUL is refused
+# an escaped NUL is refused
+texts = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=20)
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
                          st.floats(allow_nan=False, allow_infinity=False), texts)
 json_objects = st.dictionaries(texts, st.recursive(
@@ -68,7 +69,7 @@ def test_the_reader_yields_one_document_per_line_whatever_the_read_sizes(first, 
     expected = [(number, kind == "bad" or len(text) + crlf > limit)
                 for number, (kind, text) in enumerate(lines, start=1) if kind != "blank"]
     assert [(d.line, d.error is not None) for d in documents] == expected
-    for document, (kind, text) in zip(documents, [line for line in lines if line[0] != "blank"]):
+    for document, (_kind, text) in zip(documents, [line for line in lines if line[0] != "blank"], strict=True):
         if document.error is None:
             assert document.value == json.loads(text)
         else:
@@ -107,7 +108,8 @@ def test_a_truncated_array_ends_in_one_reject_and_keeps_the_whole_elements(eleme
     cut = cut % (len(data) - 1) + 1  # at least the [, never the closing ]
     documents = list(read_documents(pieces(io.BytesIO(data[:cut]), piece), "in"))
     ends = [len(b"[" + b", ".join(texts[:n + 1])) for n in range(len(texts))]
-    assert [d.value for d in documents if d.error is None] == [e for e, end in zip(elements, ends) if end <= cut]
+    whole = [e for e, end in zip(elements, ends, strict=True) if end <= cut]
+    assert [d.value for d in documents if d.error is None] == whole
     assert [d.error is not None for d in documents][-1:] == [True], "what the cut leaves is one reject"
     assert sum(d.error is not None for d in documents) == 1
 
@@ -158,7 +160,8 @@ def run_input(draw) -> tuple[bytes, list, int]:
         else:
             fmt, key, event_id = what
             entity, site = key.split(":")[1].split("@")
-            lines.append(json.dumps(FORMATS[fmt](i, entity, site, BASE + timedelta(minutes=minutes[i]), event_id)).encode())
+            record = FORMATS[fmt](i, entity, site, BASE + timedelta(minutes=minutes[i]), event_id)
+            lines.append(json.dumps(record).encode())
     batch_size = draw(st.sampled_from([1, 7, 5000]))
     return b"\n".join(lines) + b"\n", [("good", ("native", "native:first@ACME-MYS", False)), *items], batch_size
 

@@ -342,8 +342,8 @@ def test_check_says_whether_and_by_which_window(noc):
     assert check(noc, "--site", "GLOBEX-PNQ", "--type", "DEVICE_OFFLINE")["suppressed"] is False
     text = noc("maintenance", "check", "--site", "ACME-BLR-WF", "--type", "DEVICE_OFFLINE")
     assert text.stdout.splitlines() == [
-        f"suppressed by maintenance window {site_id} (site ACME-BLR-WF; 2026-03-07T10:00:00Z → "
-        "2026-03-07T14:00:00Z): generator swap",
+        (f"suppressed by maintenance window {site_id} (site ACME-BLR-WF; 2026-03-07T10:00:00Z → "
+         "2026-03-07T14:00:00Z): generator swap"),
         f"also covered by window {client_id}"]
     text = noc("maintenance", "check", "--site", "GLOBEX-PNQ", "--type", "DEVICE_OFFLINE", "--at",
                "2026-03-07T15:30:00+05:30")
@@ -421,7 +421,7 @@ def test_delete_cancels_keeps_the_row_and_is_audited(noc, db_url):
     # a deleted window covers nothing, not even late events of its past
     assert ingest(noc, alert(entity="late", at="2026-03-07T11:00:00Z"))["suppressed"] == 0
     assert check(noc, "--site", "ACME-BLR-WF", "--type", "DEVICE_OFFLINE")["suppressed"] is False
-    ((target_type, target_id, client, site, details),) = audit_rows(db_url, "MAINTENANCE_DELETE")
+    ((target_type, target_id, client, site, _details),) = audit_rows(db_url, "MAINTENANCE_DELETE")
     assert (target_type, target_id, client, site) == ("maintenance_window", str(window_id), "ACME", "ACME-BLR-WF")
     again = noc("maintenance", "delete", str(window_id))
     assert again.exit_code == 4

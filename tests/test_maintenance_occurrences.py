@@ -4,15 +4,13 @@ window's zone, zones other than UTC (and a daylight-saving change), ending early
 occurrence and the state, and which window covers which alert (scope and type lists)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from nocctl.errors import BadInput
 from nocctl.services.maintenance import NewWindow, Rulebook, WindowRule, parse_weekdays, type_names, validate
-
-UTC = timezone.utc
 
 
 def at(text: str) -> datetime:

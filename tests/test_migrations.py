@@ -1,6 +1,8 @@
 """Alembic owns the schema: head matches the models, and every migration walks down and up."""
 from __future__ import annotations
 
+from datetime import UTC
+
 from sqlalchemy import inspect
 
 from nocctl.db import make_engine
@@ -85,7 +87,7 @@ def test_tenant_scoped_indexes_lead_with_tenant_id():
 
 
 def test_partial_unique_index_allows_one_active_alert_per_key(empty_db_url):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import pytest
     from sqlalchemy.exc import IntegrityError
@@ -95,13 +97,14 @@ def test_partial_unique_index_allows_one_active_alert_per_key(empty_db_url):
 
     engine = make_engine(empty_db_url, create=True)
     schema.upgrade(engine)
-    now = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
     try:
         with Session(engine) as session, session.begin():
             tenant = Tenant(slug="t", name="t", created_at=now)
             session.add(tenant)
             session.flush()
-            client = BusinessUnit(tenant_id=tenant.id, kind="CLIENT", code="C", name="C", created_at=now, updated_at=now)
+            client = BusinessUnit(tenant_id=tenant.id, kind="CLIENT", code="C", name="C",
+                                  created_at=now, updated_at=now)
             session.add(client)
             session.flush()
             tenant_id, client_id = tenant.id, client.id
@@ -113,9 +116,8 @@ def test_partial_unique_index_allows_one_active_alert_per_key(empty_db_url):
 
         with Session(engine) as session, session.begin():
             session.add_all([alert("RESOLVED"), alert("RESOLVED"), alert("NEW")])
-        with pytest.raises(IntegrityError):
-            with Session(engine) as session, session.begin():
-                session.add(alert("ACKNOWLEDGED"))
+        with pytest.raises(IntegrityError), Session(engine) as session, session.begin():
+            session.add(alert("ACKNOWLEDGED"))
     finally:
         engine.dispose()
 

@@ -14,7 +14,7 @@ import socket
 import socketserver
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from nocctl.db import make_engine, make_sessionmaker
 from nocctl.models import Notification, Tenant
 from nocctl.services import notify, passlock
 
-T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 PAYLOAD = {"subject": "CRITICAL DEVICE_OFFLINE at ACME-BLR-WF", "text": "cam-01 is offline since 10:00Z",
            "alert_id": 1, "severity": "CRITICAL"}
 

@@ -4,7 +4,7 @@ validation, permissions and audit rows, against the backend under test."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -19,7 +19,7 @@ MEMBERS = ("asha.rao", "vikram.nair", "meera.iyer")
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 @pytest.fixture
@@ -69,8 +69,10 @@ def test_before_the_start_the_first_member_is_on_call():
 
 def test_overrides_cover_a_half_open_interval_and_the_latest_start_wins():
     schedule = SimpleNamespace(starts_at=at(START), turn_seconds=86400)
-    first = SimpleNamespace(id=1, person_id=99, starts_at=at("2026-03-03T00:00:00Z"), ends_at=at("2026-03-05T00:00:00Z"))
-    later = SimpleNamespace(id=2, person_id=77, starts_at=at("2026-03-04T00:00:00Z"), ends_at=at("2026-03-04T12:00:00Z"))
+    first = SimpleNamespace(id=1, person_id=99,
+                            starts_at=at("2026-03-03T00:00:00Z"), ends_at=at("2026-03-05T00:00:00Z"))
+    later = SimpleNamespace(id=2, person_id=77,
+                            starts_at=at("2026-03-04T00:00:00Z"), ends_at=at("2026-03-04T12:00:00Z"))
     overrides = [later, first]
     assert who_is_on_call(schedule, [10], overrides, at("2026-03-02T23:59:59Z")) == Pick(10, turn=1)
     assert who_is_on_call(schedule, [10], overrides, at("2026-03-03T00:00:00Z")) == Pick(99, override_id=1)
@@ -119,7 +121,8 @@ def test_a_client_schedule_beats_the_tenant_default_and_others_fall_back(noc, ne
     add_schedule(noc, "acme", "--client", "ACME", members=("sana.khan", "priya.sharma"), turn="12h")
     add_schedule(noc, "acme-2", "--client", "ACME", members=("karthik.s",))  # higher id: not used
     acme_pick = who(noc, "2026-03-02T21:00:00Z", "--client", "ACME")
-    assert (acme_pick["schedule"], acme_pick["schedule_client"], acme_pick["person"]) == ("acme", "ACME", "priya.sharma")
+    assert (acme_pick["schedule"], acme_pick["schedule_client"], acme_pick["person"]) == (
+        "acme", "ACME", "priya.sharma")
     globex = who(noc, "2026-03-02T21:00:00Z", "--client", "GLOBEX")
     assert (globex["schedule"], globex["schedule_client"], globex["person"]) == ("ops", None, "asha.rao")
     assert who(noc, "2026-03-02T21:00:00Z")["schedule"] == "ops"

@@ -113,8 +113,8 @@ def test_setting_one_key_keeps_the_others(noc):
     ("severity", "urgent", 65, "unknown severity 'urgent'; give a comma list of: CRITICAL, HIGH, MEDIUM, LOW, INFO"),
     ("severity", "high,urgent", 65, "unknown severity 'urgent'; "),
     ("severity", " , ", 65, "no severity given; use `nocctl prefs unset` to clear the preference"),
-    ("status", "open", 65, "unknown status 'open'; give a comma list of: NEW, ACKNOWLEDGED, ASSIGNED, ESCALATED, "
-                           "SUPPRESSED, RESOLVED, active"),
+    ("status", "open", 65, ("unknown status 'open'; give a comma list of: NEW, ACKNOWLEDGED, ASSIGNED, ESCALATED, "
+                            "SUPPRESSED, RESOLVED, active")),
     ("format", "xml", 65, "unknown format 'xml'; one of: table, json, ndjson, csv"),
     ("timezone", "Mars/Olympus_Mons", 65, "unknown time zone 'Mars/Olympus_Mons'; use an IANA name"),
     ("timezone", "../../etc/passwd", 65, "unknown time zone '../../etc/passwd'; "),
@@ -143,9 +143,8 @@ def test_an_unknown_key_is_a_usage_error(noc):
 
 
 def test_the_command_line_offers_the_keys_the_service_knows():
-    from nocctl.cli import prefs as prefs_cli
-
     from nocctl import output
+    from nocctl.cli import prefs as prefs_cli
 
     assert prefs_cli.KEYS == prefs_service.KEYS
     assert prefs_service.FORMATS == output.LIST_FORMATS
@@ -187,10 +186,12 @@ def test_changes_are_audited(noc, db_url):
     set_ok(noc, "timezone", "Asia/Kolkata", "--as", "meera")
     login = rows(db_url, "SELECT username FROM person WHERE id = (SELECT MIN(id) FROM person)")[0][0]
     assert audit_rows(db_url) == [
-        ("CONFIG_CHANGE", "operator_pref", login, {"change": "prefs set", "key": "severity", "value": ["CRITICAL", "HIGH"]}),
+        ("CONFIG_CHANGE", "operator_pref", login,
+         {"change": "prefs set", "key": "severity", "value": ["CRITICAL", "HIGH"]}),
         ("CONFIG_CHANGE", "operator_pref", login, {"change": "prefs unset", "key": "severity", "value": None}),
         ("CONFIG_CHANGE", "operator_pref", login, {"change": "prefs set", "key": "client", "value": "ACME"}),
-        ("CONFIG_CHANGE", "operator_pref", "meera", {"change": "prefs set", "key": "timezone", "value": "Asia/Kolkata"}),
+        ("CONFIG_CHANGE", "operator_pref", "meera",
+         {"change": "prefs set", "key": "timezone", "value": "Asia/Kolkata"}),
     ]
 
 
@@ -356,7 +357,10 @@ def test_listing_reads_preferences_in_its_one_transaction(noc):
 
     set_ok(noc, "client", "ACME")
     begins = []
-    listener = lambda conn: begins.append(conn)  # noqa: E731
+
+    def listener(conn):
+        begins.append(conn)
+
     event.listen(Engine, "begin", listener)
     try:
         result = noc("alert", "list", "--format", "json")

@@ -114,7 +114,7 @@ def test_every_report_renders_in_every_format_from_the_same_data(noc, name):
         assert result.stdout == render(document, name, fmt), fmt
         outputs[fmt] = result.stdout
     assert json.loads(outputs["json"]) == (document if name == "weekly" else document["sections"][name])
-    assert list(csv.reader(io.StringIO(outputs["csv"])))[0][0] == ("report" if name == "weekly" else "scope")
+    assert next(csv.reader(io.StringIO(outputs["csv"])))[0] == ("report" if name == "weekly" else "scope")
     assert outputs["html"].startswith("<!DOCTYPE html>") and outputs["html"].rstrip().endswith("</html>")
     assert "<svg" in outputs["html"]
     assert re.search(r"^\| .* \|$", outputs["markdown"], flags=re.MULTILINE)
@@ -327,7 +327,7 @@ def test_markdown_escapes_data_and_keeps_tables_whole():
             while j < len(lines) and lines[j].startswith("|"):
                 assert len(re.findall(r"(?<!\\)\|", lines[j])) == width, lines[j]
                 j += 1
-    assert not any(line.startswith("C `x`") or line.startswith("C \\`x") for line in lines)
+    assert not any(line.startswith(("C `x`", "C \\`x")) for line in lines)
 
 
 def test_terminal_table_strips_control_characters():
@@ -369,7 +369,8 @@ def test_cells_and_sparkline():
 # ---------------------------------------------------------------- -o: exports
 
 def export_rows(db_url: str) -> list[tuple]:
-    found = rows(db_url, "SELECT target_type, target_id, details FROM audit_log WHERE action = 'EXPORT_DATA' ORDER BY id")
+    found = rows(db_url, "SELECT target_type, target_id, details FROM audit_log"
+                         " WHERE action = 'EXPORT_DATA' ORDER BY id")
     return [(t, i, d if isinstance(d, dict) else json.loads(d)) for t, i, d in found]
 
 

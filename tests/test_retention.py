@@ -8,18 +8,28 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, update
 
 from ingest_helpers import ORG
-from nocctl.models import Alert, AuditLog, Incident, IncidentAlert, IngestEvent, IngestReject, Notification, \
-    Snapshot, BusinessUnit, Tenant
+from nocctl.models import (
+    Alert,
+    AuditLog,
+    BusinessUnit,
+    Incident,
+    IncidentAlert,
+    IngestEvent,
+    IngestReject,
+    Notification,
+    Snapshot,
+    Tenant,
+)
 from nocctl.services import passlock
 
-NOW = datetime(2026, 3, 1, 3, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 3, 30, tzinfo=UTC)
 MONTH = NOW - timedelta(days=30)  # the default cutoff of the purged kinds
 YEAR = NOW - timedelta(days=365)  # the archive cutoff the tests configure
 SECOND = timedelta(seconds=1)
@@ -94,7 +104,8 @@ class World:
 
     def reject(self, name: str, status: str, at: datetime) -> None:
         self.ids[name] = self._insert(IngestReject.__table__, dict(
-            received_at=at, source="-", line=1, reason="bad", raw=name, raw_hash=hashlib.sha1(name.encode()).hexdigest(),
+            received_at=at, source="-", line=1, reason="bad", raw=name,
+            raw_hash=hashlib.sha1(name.encode()).hexdigest(),
             status=status, retried_at=at if status == "RETRIED" else None))
 
     def alert(self, name: str, status: str = "RESOLVED", resolved_at: datetime | None = None,

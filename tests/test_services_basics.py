@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,8 @@ def write_config(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def config_file(tmp_path, monkeypatch):
-    path = write_config(tmp_path / "noc.toml", 'database_url = "sqlite:////srv/from-config.db"\ntenant = "from-config"\n')
+    path = write_config(tmp_path / "noc.toml",
+                        'database_url = "sqlite:////srv/from-config.db"\ntenant = "from-config"\n')
     monkeypatch.setenv("NOC_CONFIG", str(path))
     return path
 
@@ -106,7 +107,7 @@ def test_xdg_config_home_defaults_to_dot_config(tmp_path, monkeypatch):
 
 def test_noc_config_naming_a_missing_file_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("NOC_CONFIG", str(tmp_path / "absent.toml"))
-    with pytest.raises(BadInput, match="absent.toml"):
+    with pytest.raises(BadInput, match=r"absent.toml"):
         config.resolve()
 
 
@@ -137,7 +138,8 @@ def test_effective_settings_mask_secrets(tmp_path, monkeypatch):
     monkeypatch.setenv("NOC_CONFIG", str(path))
     shown = config.resolve().effective()
     assert shown["database_url"] == "postgresql+psycopg://noc:***@db.example:5432/noc"
-    assert shown["notify"]["webhook"] == {"url": "https://hooks.example/***", "token": "***"}  # the path may be the token
+    # the path may be the token
+    assert shown["notify"]["webhook"] == {"url": "https://hooks.example/***", "token": "***"}
     assert shown["notify"]["smtp"] == {"host": "mail.example", "password": "***"}
     assert "hunter2" not in json.dumps(shown) and "abc123" not in json.dumps(shown)
     assert shown["config_file"] == str(path)
@@ -188,46 +190,46 @@ def fixed_clock_reset():
 
 def test_noc_now_fixes_the_clock(monkeypatch):
     monkeypatch.setenv("NOC_NOW", "2026-03-01T08:00:00+05:30")
-    assert clock.now() == datetime(2026, 3, 1, 2, 30, tzinfo=timezone.utc)
+    assert clock.now() == datetime(2026, 3, 1, 2, 30, tzinfo=UTC)
     assert clock.now().utcoffset() == timedelta(0)
     assert clock.now() == clock.now()
 
 
 def test_noc_now_without_offset_is_refused(monkeypatch):
     monkeypatch.setenv("NOC_NOW", "2026-03-01T08:00:00")
-    with pytest.raises(BadInput, match="NOC_NOW .* has no UTC offset"):
+    with pytest.raises(BadInput, match=r"NOC_NOW .* has no UTC offset"):
         clock.now()
 
 
 def test_real_clock_is_aware_utc():
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     now = clock.now()
     assert now.tzinfo is not None and now.utcoffset() == timedelta(0)
-    assert before <= now <= datetime.now(timezone.utc)
+    assert before <= now <= datetime.now(UTC)
 
 
 def test_set_now_overrides_noc_now(monkeypatch, fixed_clock_reset):
     monkeypatch.setenv("NOC_NOW", "2026-03-01T00:00:00Z")
     clock.set_now(datetime(2026, 5, 1, 12, 0, tzinfo=IST))
-    assert clock.now() == datetime(2026, 5, 1, 6, 30, tzinfo=timezone.utc)
+    assert clock.now() == datetime(2026, 5, 1, 6, 30, tzinfo=UTC)
     assert clock.now().utcoffset() == timedelta(0)
     clock.set_now(None)
-    assert clock.now() == datetime(2026, 3, 1, tzinfo=timezone.utc)
+    assert clock.now() == datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("2026-03-01T08:00:00Z", datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)),
-    ("2026-03-01T08:00:00z", datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)),
-    ("2026-03-01T08:00:00+00:00", datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)),
-    ("2026-03-01T08:00:00+05:30", datetime(2026, 3, 1, 2, 30, tzinfo=timezone.utc)),
-    ("2026-03-01T01:00:00-05:00", datetime(2026, 3, 1, 6, 0, tzinfo=timezone.utc)),
-    ("2026-03-01T00:30:00+05:30", datetime(2026, 2, 28, 19, 0, tzinfo=timezone.utc)),  # crosses midnight
-    (" 2026-03-01T08:00:00.250+01:00 ", datetime(2026, 3, 1, 7, 0, 0, 250000, tzinfo=timezone.utc)),
+    ("2026-03-01T08:00:00Z", datetime(2026, 3, 1, 8, 0, tzinfo=UTC)),
+    ("2026-03-01T08:00:00z", datetime(2026, 3, 1, 8, 0, tzinfo=UTC)),
+    ("2026-03-01T08:00:00+00:00", datetime(2026, 3, 1, 8, 0, tzinfo=UTC)),
+    ("2026-03-01T08:00:00+05:30", datetime(2026, 3, 1, 2, 30, tzinfo=UTC)),
+    ("2026-03-01T01:00:00-05:00", datetime(2026, 3, 1, 6, 0, tzinfo=UTC)),
+    ("2026-03-01T00:30:00+05:30", datetime(2026, 2, 28, 19, 0, tzinfo=UTC)),  # crosses midnight
+    (" 2026-03-01T08:00:00.250+01:00 ", datetime(2026, 3, 1, 7, 0, 0, 250000, tzinfo=UTC)),
 ])
 def test_parse_instant_converts_to_utc(text, expected):
     parsed = clock.parse_instant(text)
     assert parsed == expected
-    assert parsed.tzinfo == timezone.utc
+    assert parsed.tzinfo == UTC
 
 
 @pytest.mark.parametrize("text", ["2026-03-01T08:00:00", "2026-03-01 08:00", "2026-03-01"])
@@ -330,8 +332,9 @@ def test_render_table():
 
 
 def test_render_object_json_and_table():
-    obj = {"code": "ACME", "seen": datetime(2026, 3, 1, tzinfo=timezone.utc), "owner": None}
-    assert json.loads(output.render_object(obj, "json")) == {"code": "ACME", "seen": "2026-03-01T00:00:00Z", "owner": None}
+    obj = {"code": "ACME", "seen": datetime(2026, 3, 1, tzinfo=UTC), "owner": None}
+    assert json.loads(output.render_object(obj, "json")) == {
+        "code": "ACME", "seen": "2026-03-01T00:00:00Z", "owner": None}
     table = output.render_object(obj, "table").splitlines()
     assert table[0].split() == ["code", "ACME"] and table[1].split() == ["seen", "2026-03-01T00:00:00Z"]
 
@@ -341,10 +344,10 @@ def test_render_object_json_and_table():
 def test_utc_datetime_stores_the_instant_in_utc(new_session):
     with new_session.begin() as session:
         session.add(Tenant(slug="east", name="East", created_at=datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=IST)))
-        session.add(Tenant(slug="west", name="West", created_at=datetime(2026, 3, 1, 3, 0, tzinfo=timezone.utc)))
+        session.add(Tenant(slug="west", name="West", created_at=datetime(2026, 3, 1, 3, 0, tzinfo=UTC)))
     with new_session() as session:
         east = session.scalar(select(Tenant).where(Tenant.slug == "east"))
-        assert east.created_at == datetime(2026, 3, 1, 2, 30, 0, 123456, tzinfo=timezone.utc)
+        assert east.created_at == datetime(2026, 3, 1, 2, 30, 0, 123456, tzinfo=UTC)
         assert east.created_at.utcoffset() == timedelta(0)
         # Ordering and comparison happen on the instant (08:00+05:30 is before 03:00Z).
         assert session.scalars(select(Tenant.slug).order_by(Tenant.created_at)).all() == ["east", "west"]
@@ -354,7 +357,7 @@ def test_utc_datetime_stores_the_instant_in_utc(new_session):
 
 def test_utc_datetime_refuses_a_naive_value(new_session):
     session = new_session()
-    session.add(Tenant(slug="naive", name="Naive", created_at=datetime(2026, 3, 1, 8, 0)))
+    session.add(Tenant(slug="naive", name="Naive", created_at=datetime(2026, 3, 1, 8, 0)))  # noqa: DTZ001 -- naive on purpose
     with pytest.raises(StatementError, match="naive datetime refused"):
         session.commit()
     session.rollback()
@@ -405,7 +408,7 @@ def test_connection_settings_of_the_backend(engine):
 
 def test_foreign_keys_are_enforced(new_session):
     """SQLite needs `PRAGMA foreign_keys=ON` on every connection; PostgreSQL always enforces them."""
-    now = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
     session = new_session()
     session.add(BusinessUnit(tenant_id=424242, kind="CLIENT", code="X", name="X", created_at=now, updated_at=now))
     with pytest.raises(IntegrityError):

@@ -153,7 +153,8 @@ def test_omitted_optional_fields_do_not_erase_stored_values(new_session, initial
 
 
 def test_site_can_refer_to_a_client_created_in_the_same_file(new_session, initialised, tmp_path):
-    path = write(tmp_path, "new.csv", "kind,code,name,client,city\nclient,ZED,Zed Corp,,\nsite,ZED-1,Zed One,ZED,Pune\n")
+    path = write(tmp_path, "new.csv",
+                 "kind,code,name,client,city\nclient,ZED,Zed Corp,,\nsite,ZED-1,Zed One,ZED,Pune\n")
     assert import_file(new_session, initialised, path).created == {"person": 0, "client": 1, "site": 1}
     assert units_by_code(new_session, initialised)["ZED-1"]["client"] == "ZED"
 
@@ -196,7 +197,7 @@ def test_csv_with_bad_rows_reports_every_one_and_changes_nothing(new_session, in
     bad = [(line, reason) for line, _, reason in BAD_CSV_ROWS if reason]
     assert len(error.details) == len(bad), error.details
     assert error.message.startswith(f"{len(bad)} problem(s)")
-    for (line, reason), detail in zip(bad, error.details):  # in file order
+    for (line, reason), detail in zip(bad, error.details, strict=True):  # in file order
         assert detail.startswith(f"{path}:{line}: "), detail
         assert reason in detail, detail
     good_lines = {line for line, _, reason in BAD_CSV_ROWS if reason is None}
@@ -276,7 +277,8 @@ def test_json_with_bad_entries_reports_every_one_and_changes_nothing(new_session
     for where, reason in expected.items():
         matching = [d for d in details if d.startswith(f"{path}: {where}: ")]
         assert len(matching) == 1 and reason in matching[0], (where, details)
-    assert not any(d.startswith(f"{path}: {section}[0]:") for d in details for section in ("people", "clients", "sites"))
+    assert not any(d.startswith(f"{path}: {section}[0]:")
+                   for d in details for section in ("people", "clients", "sites"))
     assert f"(first at {path}: sites[0])" in next(d for d in details if "sites[4]" in d)
     assert snapshot(new_session) == before
 
@@ -390,7 +392,8 @@ def test_list_units_shape_and_order(new_session, initialised):
     # Each client, then its sites by code.
     assert [r["code"] for r in rows[:5]] == ["ACME", "ACME-BLR-KOR", "ACME-BLR-WF", "ACME-CHN", "ACME-MYS"]
     assert [r["code"] for r in rows if r["kind"] == "client"] == ["ACME", "GLOBEX", "INITECH"]
-    assert [r["kind"] for r in rows] == ["client"] + ["site"] * 4 + ["client"] + ["site"] * 4 + ["client"] + ["site"] * 4
+    assert [r["kind"] for r in rows] == (
+        ["client"] + ["site"] * 4 + ["client"] + ["site"] * 4 + ["client"] + ["site"] * 4)
 
     sites = org.list_units(new_session(), initialised, kind="site")
     assert len(sites) == 12 and {r["kind"] for r in sites} == {"site"}

@@ -10,7 +10,7 @@ from conftest import LOGIN, as_person
 from nocctl import clock
 from nocctl.errors import BadInput, ExitCode, NotFound, PermissionDenied
 from nocctl.models import AccessGrant, AuditLog, BusinessUnit, Person
-from nocctl.services import audit, org, people, rbac
+from nocctl.services import access, audit, org, people
 from nocctl.services.rbac import Caller
 
 ALL_UNITS = {"A", "a1", "a2", "B", "b1"}
@@ -81,13 +81,13 @@ def test_visibility_filters_are_sql_expressions(new_session, org_ab):
     expected = {"alice": {"A", "a1", "a2"}, "sam": {"a1"}, "vera": ALL_UNITS, "nobody": set()}
     with new_session() as session:
         for username, visible_codes in expected.items():
-            actor = rbac.authenticate(session, as_person(username))
-            query = select(BusinessUnit.code).where(BusinessUnit.tenant_id == actor.tenant_id, rbac.unit_visible(actor))
+            scope = access.for_caller(session, as_person(username))
+            query = select(BusinessUnit.code).where(BusinessUnit.tenant_id == scope.actor.tenant_id,
+                                                    scope.visible(BusinessUnit.client_id, BusinessUnit.id))
             assert set(session.scalars(query)) == visible_codes, username
 
         def sees(username, client, site=None):
-            actor = rbac.authenticate(session, as_person(username))
-            return session.scalar(select(rbac.visible(actor, ids[client], ids[site] if site else None)))
+            return access.for_caller(session, as_person(username)).sees(ids[client], ids[site] if site else None)
 
         # An object at site a1 / a client-level object of A / an object at b1.
         assert [sees("alice", "A", "a1"), sees("alice", "A"), sees("alice", "B", "b1")] == [True, True, False]
@@ -272,12 +272,12 @@ def test_grant_and_revoke_are_audited_in_a_consistent_hash_chain(new_session, or
         rows = session.scalars(select(AuditLog).order_by(AuditLog.id)).all()
     new = [r for r in rows if r.id > first_new]
     assert [(r.action, r.target_type, r.target_id, r.details) for r in new] == [
-        ("CONFIG_CHANGE", "person", str(ids["nobody"]), {"change": "grant", "username": "nobody",
-                                                         "capability": "noc:ack_alerts", "scope": "site", "unit": "b1"}),
-        ("CONFIG_CHANGE", "person", str(ids["nobody"]), {"change": "grant", "username": "nobody",
-                                                         "capability": "noc:view_client", "scope": "client", "unit": "A"}),
-        ("CONFIG_CHANGE", "person", str(ids["nobody"]), {"change": "revoke", "username": "nobody",
-                                                         "capability": "noc:ack_alerts", "scope": "site", "unit": "b1"}),
+        ("CONFIG_CHANGE", "person", str(ids["nobody"]),
+         {"change": "grant", "username": "nobody", "capability": "noc:ack_alerts", "scope": "site", "unit": "b1"}),
+        ("CONFIG_CHANGE", "person", str(ids["nobody"]),
+         {"change": "grant", "username": "nobody", "capability": "noc:view_client", "scope": "client", "unit": "A"}),
+        ("CONFIG_CHANGE", "person", str(ids["nobody"]),
+         {"change": "revoke", "username": "nobody", "capability": "noc:ack_alerts", "scope": "site", "unit": "b1"}),
     ]
     # The acting person and the OS login are both recorded (cfg acted through --as).
     assert [(r.actor_id, r.os_user, r.host) for r in new] == [
@@ -285,7 +285,7 @@ def test_grant_and_revoke_are_audited_in_a_consistent_hash_chain(new_session, or
 
     # The whole chain, from `init` on, links up and every hash recomputes.
     assert rows[0].prev_hash is None
-    for previous, row in zip([None] + rows[:-1], rows):
+    for previous, row in zip([None] + rows[:-1], rows, strict=True):
         assert row.prev_hash == (previous.hash if previous else None)
         assert row.at.utcoffset().total_seconds() == 0
         fields = {

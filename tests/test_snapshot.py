@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
@@ -20,7 +20,6 @@ from ingest_helpers import ORG, alert, ndjson, rows
 from nocctl.models import FeedRecord
 from nocctl.services import snapshot as service
 
-UTC = timezone.utc
 NOW = datetime(2026, 3, 1, 12, 7, 30, tzinfo=UTC)
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 END = datetime(2026, 3, 1, 12, 5, tzinfo=UTC)
@@ -52,8 +51,8 @@ def units(noc, db_url) -> dict[str, tuple[int, str, int]]:
 def feed(engine, units, *records: dict) -> list[dict]:
     """Insert feed rows; each names `site` or `client` by code. Returns the rows as stored."""
     stored = []
-    for r in records:
-        r = dict(r)
+    for record in records:
+        r = dict(record)
         site, client = r.pop("site", None), r.pop("client", None)
         if site is not None:
             site_id, _, client_id = units[site]
@@ -76,7 +75,7 @@ def run(noc, *args: str, now: datetime = NOW) -> dict:
 def snapshots(db_url: str, window_end: datetime = END) -> dict[str, dict]:
     """unit code -> the snapshot row (metrics decoded)."""
     out = {}
-    for unit_code, scope, city, state, officer, maint, metrics, start in rows(
+    for unit_code, scope, city, state, officer, maint, metrics, _start in rows(
             db_url, "SELECT u.code, s.scope, s.city, s.state, s.officer_in_charge, s.in_maintenance, s.metrics,"
                     " s.window_start FROM snapshot s JOIN business_unit u ON u.id = s.unit_id"
                     " WHERE s.window_end = :end", end=window_end if "postgresql" in db_url else
@@ -184,7 +183,7 @@ def expected(records: list[dict], alerts: list[tuple], units: dict) -> dict[int,
                 "alerts_suppressed": 0}
 
     out: dict[int, dict] = defaultdict(fresh)
-    for uid, kind, cid in units.values():
+    for uid, _kind, _cid in units.values():
         out[uid]  # every unit has a row
 
     def into(client_id, site_id):
@@ -249,7 +248,7 @@ def expected(records: list[dict], alerts: list[tuple], units: dict) -> dict[int,
 
 
 def aware(value) -> datetime | None:
-    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+    if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
         return value
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
@@ -314,7 +313,8 @@ def test_events_count_from_the_window_start_up_to_but_not_at_its_end(noc, db_url
 def test_edges_of_tickets_shifts_and_devices(noc, db_url, engine, units):
     site = "GLOBEX-AMD"
     feed(engine, units,
-         {"kind": "ticket", "site": site, "status": "OPEN", "priority": "P1", "opened_at": END - US, "due_at": END - US},
+         {"kind": "ticket", "site": site, "status": "OPEN", "priority": "P1",
+          "opened_at": END - US, "due_at": END - US},
          {"kind": "ticket", "site": site, "status": "OPEN", "priority": "P2", "opened_at": END, "due_at": START},
          {"kind": "ticket", "site": site, "status": "OPEN", "priority": "P3", "opened_at": START, "due_at": END},
          # A shift starting at the end is not expected yet; one ending at the start is over.

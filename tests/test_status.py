@@ -8,7 +8,7 @@ import csv
 import io
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert, select
@@ -17,7 +17,7 @@ from ingest_helpers import ORG
 from nocctl.models import BusinessUnit, Person, Snapshot
 from nocctl.services import status as service
 
-T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=7)  # the latest window ended 7 minutes ago
 OLD = T0 - timedelta(minutes=5)  # an older window that must never be shown
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
@@ -119,7 +119,7 @@ def expected(parts: list[dict]) -> dict:
 
 
 def metric_part(row: dict) -> dict:
-    return {k: row[k] for k in expected([]).keys()}
+    return {k: row[k] for k in expected([])}
 
 
 def check_worst_first(rows: list[dict]) -> None:
@@ -225,9 +225,9 @@ def test_worst_first_uses_the_documented_score(noc, org, engine):
 
 def test_the_help_states_the_score_the_service_uses(noc):
     text = " ".join(noc("status", "--help").stdout.split())
-    phrases = {"alerts_critical": "open CRITICAL alerts", "alerts_high": "open HIGH", "tickets_overdue": "overdue tickets",
-               "work_orders_overdue": "overdue work orders", "devices_offline": "offline devices",
-               "attendance_missing": "missing attendance"}
+    phrases = {"alerts_critical": "open CRITICAL alerts", "alerts_high": "open HIGH",
+               "tickets_overdue": "overdue tickets", "work_orders_overdue": "overdue work orders",
+               "devices_offline": "offline devices", "attendance_missing": "missing attendance"}
     assert set(phrases) == set(service.SCORE_WEIGHTS)
     for name, weight in service.SCORE_WEIGHTS.items():
         assert f"{weight} × {phrases[name]}" in text, name

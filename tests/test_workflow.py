@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -24,7 +24,7 @@ ALERT_ALLOWED = {
     "resolve": {"NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED", "SUPPRESSED"},
 }
 ALERT_TARGET = {"acknowledge": "ACKNOWLEDGED", "assign": "ASSIGNED", "escalate": "ESCALATED", "resolve": "RESOLVED"}
-T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -194,8 +194,8 @@ def test_suppressed_critical_alert_opens_no_incident(noc, engine, db_url):
     execute(engine, "INSERT INTO maintenance_window (tenant_id, scope_kind, client_id, site_id, suppress_all,"
                     " starts_at, ends_at, recurrence, timezone, reason, created_at) VALUES (:t, 'SITE', :c, :s, :a,"
                     " :start, :end, 'NONE', 'UTC', 'works', :start)",
-            t=site[2], c=site[1], s=site[0], a=True, start=datetime(2026, 3, 1, 9, tzinfo=timezone.utc),
-            end=datetime(2026, 3, 1, 11, tzinfo=timezone.utc))
+            t=site[2], c=site[1], s=site[0], a=True, start=datetime(2026, 3, 1, 9, tzinfo=UTC),
+            end=datetime(2026, 3, 1, 11, tzinfo=UTC))
     noc("ingest", input=ndjson(alert(severity="CRITICAL", at="2026-03-01T10:00:00Z")))
     assert json.loads(noc("incident", "list", "--format", "json").stdout) == []
 

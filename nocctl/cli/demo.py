@@ -116,11 +116,10 @@ def demo(ctx: click.Context, db_url, days, seed, html_path):
     The database must hold no data (exit 4 otherwise: the demo never mixes made-up alerts
     into real ones). Notification channels of the config are ignored: the demo pages nobody.
     """
-    from nocctl import clock
+    from nocctl import clock, simulator
     from nocctl.cli.ingest import auto_incidents
     from nocctl.config import mask_url
     from nocctl.errors import Conflict
-    from nocctl.services import demo as service
     from nocctl.services import schema
     from nocctl.services.ingest.pipeline import Options
     from nocctl.services.rbac import os_login
@@ -134,7 +133,7 @@ def demo(ctx: click.Context, db_url, days, seed, html_path):
     caller = app.caller()
     admin = caller.username or os_login()
     engine = app.engine(create=True)
-    found = service.existing_data(engine, admin)
+    found = simulator.existing_data(engine, admin)
     if found:
         raise Conflict(f"the database {where} already holds data ({', '.join(found)}); the demo will not mix "
                        "made-up alerts into it",
@@ -142,13 +141,13 @@ def demo(ctx: click.Context, db_url, days, seed, html_path):
     schema.upgrade(engine)
 
     end = clock.now().replace(microsecond=0)
-    plan = service.Plan(end, days, seed)
+    plan = simulator.Plan(end, days, seed)
     options = Options("native", correlation_window=clock.parse_duration(app.settings.get("correlation_window"),
                                                                         "correlation_window"),
                       incidents=auto_incidents(app))
     progress = _Progress(sys.stderr.isatty() and app.verbosity >= 0)
     try:
-        result = service.run(engine, app.settings, caller, admin, plan, options, progress)
+        result = simulator.run(engine, app.settings, caller, admin, plan, options, progress)
     finally:
         progress.done()
 

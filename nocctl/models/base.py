@@ -2,10 +2,10 @@
 name Alembic can alter (SQLite batch mode drops unnamed CHECK constraints)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Integer, MetaData, TypeDecorator
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Integer, MetaData, Table, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 
@@ -37,19 +37,24 @@ class UTCDateTime(TypeDecorator):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         if value.tzinfo is None:
             raise ValueError("naive datetime refused; pass a timezone-aware instant")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect) -> Any:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # Every model maps one Table (none a join or a select): `Model.__table__` is typed as
+        # the Table it is, for Core statements and the bulk paths. Nothing changes at runtime.
+        __table__: ClassVar[Table]
 
 
 def one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:

@@ -47,7 +47,8 @@ class Notification(Base):
     __tablename__ = "notification"
     __table_args__ = (
         one_of("status", NOTIFICATION_STATUSES, "status"),
-        Index("ix_notification_tenant_due", "tenant_id", "next_attempt_at", sqlite_where=PENDING, postgresql_where=PENDING),
+        Index("ix_notification_tenant_due", "tenant_id", "next_attempt_at",
+              sqlite_where=PENDING, postgresql_where=PENDING),
         Index("ix_notification_tenant_status_created", "tenant_id", "status", "created_at"),
     )
 

@@ -18,7 +18,7 @@ class IngestEvent(Base):
     __tablename__ = "ingest_event"
     # Clustered on its key (SQLite: WITHOUT ROWID), and no second index: every ingested
     # event writes one row here, so each index costs ingest speed. Retention scans seen_at.
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 -- read once by SQLAlchemy, never mutated
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), primary_key=True)
     event_key: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)  # md5 digest

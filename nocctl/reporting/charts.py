@@ -25,10 +25,10 @@ def bars(title: str, items: Sequence[tuple[str, float, str, str]], empty_text: s
     plot = WIDTH - label_width - value_width
     peak = max((float(value or 0) for _, value, _, _ in items), default=0) or 1.0
     out = []
-    for i, ((label, value, text, cls), shown) in enumerate(zip(items, labels)):
-        value = max(float(value or 0), 0.0)
-        width = plot * value / peak
-        if value > 0:
+    for i, ((label, value, text, cls), shown) in enumerate(zip(items, labels, strict=True)):
+        amount = max(float(value or 0), 0.0)
+        width = plot * amount / peak
+        if amount > 0:
             width = max(width, 1.0)
         y = PAD + i * (BAR + GAP)
         out.append({"label": str(label), "short": shown, "text": text, "cls": cls, "y": _n(y),
@@ -77,7 +77,7 @@ def line(title: str, days: Sequence[str], series: Sequence[tuple[str, Sequence[f
                 + f" L{_n(first[-1][0])},{_n(bottom)} Z")
     every = max(1, math.ceil(n / 8))
     x_ticks = [{"x": _n(x(i)), "label": days[i][5:]} for i in range(0, n, every)]
-    y_ticks = [{"y": _n(y(k * step)), "label": f"{int(k * step):,}"} for k in range(int(round(ymax / step)) + 1)]
+    y_ticks = [{"y": _n(y(k * step)), "label": f"{int(k * step):,}"} for k in range(round(ymax / step) + 1)]
     return {"kind": "line", "title": title, "width": WIDTH, "height": height, "left": left, "right": right,
             "top": top, "bottom": bottom, "series": lines, "area": area, "x_ticks": x_ticks, "y_ticks": y_ticks,
             "empty": n == 0, "empty_text": "No days in the window."}

@@ -57,8 +57,8 @@ def render_csv(document: Mapping[str, Any], report: str) -> str:
         writer.writerow(WEEKLY)
         for kind in sections_of(report):
             for row in rows(kind, document["sections"][kind]):
-                row = {"report": kind, **row}
-                writer.writerow([_cell(row.get(c)) for c in WEEKLY])
+                line = {"report": kind, **row}
+                writer.writerow([_cell(line.get(c)) for c in WEEKLY])
     else:
         columns = COLUMNS[report]
         writer.writerow(columns)

@@ -122,8 +122,10 @@ def _frequency(data: Mapping[str, Any], definitions) -> dict:
     alerts = sum(v["alerts"] for v in by_type.values())
     events = sum(v["events"] for v in by_type.values())
     busiest = max(by_day, key=lambda d: d["alerts"], default=None)
-    facts = [_fact("alerts", count(alerts)), _fact("events", count(events)), _fact("alert types", count(len(by_type))),
-             _fact("busiest day", f"{busiest['day']} ({busiest['alerts']:,})" if busiest and busiest["alerts"] else DASH)]
+    facts = [_fact("alerts", count(alerts)), _fact("events", count(events)),
+             _fact("alert types", count(len(by_type))),
+             _fact("busiest day",
+                   f"{busiest['day']} ({busiest['alerts']:,})" if busiest and busiest["alerts"] else DASH)]
     trend = {"label": "alerts per day", "spark": sparkline([d["alerts"] for d in by_day]),
              "first": by_day[0]["day"] if by_day else DASH, "last": by_day[-1]["day"] if by_day else DASH,
              "peak": count(max((d["alerts"] for d in by_day), default=0))}

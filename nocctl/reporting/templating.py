@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from nocctl import resources
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 class Block(str):
@@ -67,20 +71,22 @@ def wrap(text: str, width: int = 92) -> Block:
     return Block(textwrap.fill(clean(text), width=width, break_on_hyphens=False))
 
 
-@functools.lru_cache(maxsize=None)
-def environment(fmt: str):
+@functools.cache
+def environment(fmt: str) -> jinja2.Environment:
     """The environment of one output format: `html`, `markdown` or `table`."""
     import jinja2
 
-    common = {"loader": jinja2.FileSystemLoader(str(resources.templates_dir())),
-              "undefined": jinja2.StrictUndefined, "trim_blocks": True, "lstrip_blocks": True,
-              "keep_trailing_newline": True}
+    def made(autoescape: bool, finalize: Callable[[Any], Any]) -> jinja2.Environment:
+        return jinja2.Environment(loader=jinja2.FileSystemLoader(str(resources.templates_dir())),
+                                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                  keep_trailing_newline=True, autoescape=autoescape, finalize=finalize)
+
     if fmt == "html":
-        return jinja2.Environment(autoescape=True, finalize=html_clean, **common)
+        return made(True, html_clean)
     if fmt == "markdown":
-        return jinja2.Environment(autoescape=False, finalize=markdown_escape, **common)
+        return made(False, markdown_escape)
     if fmt == "table":
-        env = jinja2.Environment(autoescape=False, finalize=text_clean, **common)
+        env = made(False, text_clean)
         env.globals.update(grid=grid, wrap=wrap)
         return env
     raise ValueError(f"no template environment for {fmt!r}")

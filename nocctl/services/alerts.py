@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session, aliased
 from nocctl import clock
 from nocctl.errors import NotFound
 from nocctl.models import Alert, BusinessUnit, Person
+from nocctl.services import access
 from nocctl.services import prefs as preferences
-from nocctl.services.rbac import Actor, Caller, authenticate, visible
+from nocctl.services.access import Scope
+from nocctl.services.rbac import Caller
 from nocctl.services.workflow import Move, Outcome, move_each, seconds_between
 
 LIST_COLUMNS = ("id", "alert_type", "severity", "status", "client", "site", "message", "entity_type", "entity_id",
@@ -24,7 +26,7 @@ TABLE_COLUMNS = ("id", "severity", "status", "alert_type", "client", "site", "en
 PERSON_FIELDS = ("acknowledged_by", "assigned_to", "escalated_to", "resolved_by")
 
 
-def _query(actor: Actor):
+def _query(scope: Scope):
     client = aliased(BusinessUnit)
     site = aliased(BusinessUnit)
     people = {name: aliased(Person) for name in PERSON_FIELDS}
@@ -33,7 +35,7 @@ def _query(actor: Actor):
                *(p.username.label(name) for name, p in people.items()))
         .join(client, client.id == Alert.client_id)
         .outerjoin(site, site.id == Alert.site_id)
-        .where(Alert.tenant_id == actor.tenant_id, visible(actor, Alert.client_id, Alert.site_id))
+        .where(Alert.tenant_id == scope.actor.tenant_id, scope.visible(Alert.client_id, Alert.site_id))
     )
     for name, person in people.items():
         query = query.outerjoin(person, person.id == getattr(Alert, name))
@@ -69,15 +71,15 @@ def list_alerts(session: Session, caller: Caller, statuses: Sequence[str] = (), 
     With `use_prefs`, the caller's preferences (read in this transaction) fill in the
     filters not given: client (unless a client or site is given), severities, statuses."""
     with session.begin():
-        actor = authenticate(session, caller)
+        scope = access.for_caller(session, caller)
         applied = preferences.NO_PREFS
         if use_prefs:
-            applied = preferences.load(session, actor).for_listing(bool(client or site), bool(severities),
+            applied = preferences.load(session, scope.actor).for_listing(bool(client or site), bool(severities),
                                                                    bool(statuses))
             client = client or applied.client
             severities = severities or applied.severities
             statuses = statuses or applied.statuses
-        query, client_unit, site_unit = _query(actor)
+        query, client_unit, site_unit = _query(scope)
         if statuses:
             query = query.where(Alert.status.in_([s.upper() for s in statuses]))
         if severities:
@@ -99,15 +101,15 @@ def list_alerts(session: Session, caller: Caller, statuses: Sequence[str] = (), 
 def show_alert(session: Session, caller: Caller, alert_id: int) -> dict:
     """One visible alert with every field and its correlation group."""
     with session.begin():
-        actor = authenticate(session, caller)
-        query, _, _ = _query(actor)
+        scope = access.for_caller(session, caller)
+        query, _, _ = _query(scope)
         row = session.execute(query.where(Alert.id == alert_id)).first()
         if row is None:
             raise NotFound(f"no alert {alert_id}", "see `nocctl alert list`")
         data = _row(row)
         group = []
         if data["correlation_id"]:
-            members, _, _ = _query(actor)
+            members, _, _ = _query(scope)
             members = members.where(Alert.correlation_id == data["correlation_id"]).order_by(Alert.first_seen_at, Alert.id)
             group = [{k: m[k] for k in ("id", "alert_type", "severity", "status", "site", "first_seen_at")}
                      for m in (_row(r) for r in session.execute(members))]
@@ -144,17 +146,18 @@ def act(session: Session, caller: Caller, action: str, ids: Sequence[int] = (), 
     transaction. Each target is reported; the valid ones are done, the others change nothing."""
     now = clock.now()
     with session.begin():
-        actor = authenticate(session, caller)
+        scope = access.for_caller(session, caller)
+        actor = scope.actor
         target_person = person_id(session, actor.tenant_id, assignee or escalate_to) \
             if (assignee or escalate_to) else None
         query = select(Alert.id, Alert.client_id, Alert.site_id, Alert.status, Alert.first_seen_at,
                        Alert.escalation_level).where(Alert.tenant_id == actor.tenant_id,
-                                                     visible(actor, Alert.client_id, Alert.site_id))
+                                                     scope.visible(Alert.client_id, Alert.site_id))
         conditions = [(str(i), Alert.id == i) for i in ids] + \
                      [(key, (Alert.dedup_key == key) & Alert.status.in_(ACTIVE)) for key in dedup_keys]
         targets = ((label, session.execute(query.where(condition)).first()) for label, condition in conditions)
         details = {k: v for k, v in (("note", note), ("assignee", assignee), ("escalated_to", escalate_to)) if v}
-        return move_each(session, actor, ALERTS, MOVES[action], targets,
+        return move_each(session, scope, ALERTS, MOVES[action], targets,
                          lambda row: _values(action, actor.person_id, now, row, note, target_person), details)
 
 

@@ -9,14 +9,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.errors import NotFound, PermissionDenied
-from nocctl.models import AccessGrant, AuditLog, BusinessUnit, Person, Tenant
+from nocctl.errors import NotFound
+from nocctl.models import AuditLog, BusinessUnit, Person, Tenant
 from nocctl.rawsql import RawSQL
-from nocctl.services.rbac import Actor, Caller, authenticate, grant_exists, require
+from nocctl.services import access
+from nocctl.services.rbac import Actor, Caller
 
 AUDIT_VIEW = "noc:audit_view"
 LIST_COLUMNS = ("id", "at", "actor", "os_user", "host", "action", "target_type", "target_id", "client", "site",
@@ -97,22 +98,6 @@ def record(session: Session, actor: Actor, action: str, target_type: str | None 
 # ---------------------------------------------------------------- reading the log
 
 
-def _visible(actor: Actor):
-    """SQL: audit rows the actor may read. A tenant-wide noc:audit_view sees every row; one
-    held for a client or site sees the rows of that scope. A row without client or site is
-    tenant-level: both its unit ids are NULL, so `unit_id IN (NULL, NULL)` is never true and
-    only a TENANT-scope grant matches it."""
-    return grant_exists(actor, (AUDIT_VIEW,), [AuditLog.client_id, AuditLog.site_id])
-
-
-def _require_any_audit_view(session: Session, actor: Actor) -> None:
-    """`audit list` needs noc:audit_view in some scope (the scope then limits the rows)."""
-    held = session.scalar(select(exists().where(
-        AccessGrant.tenant_id == actor.tenant_id, AccessGrant.person_id == actor.person_id,
-        AccessGrant.capability == AUDIT_VIEW)))
-    if not held:
-        raise PermissionDenied(f"{actor.username!r} lacks {AUDIT_VIEW}",
-                               f"an admin can run `nocctl user grant {actor.username} {AUDIT_VIEW}`")
 
 
 def list_entries(session: Session, caller: Caller, actor: str | None = None, action: str | None = None,
@@ -121,8 +106,11 @@ def list_entries(session: Session, caller: Caller, actor: str | None = None, act
     """Audit rows the caller may read, newest first. `actor` is a username (unknown: exit 3),
     `since/until` bound `at` as [since, until)."""
     with session.begin():
-        me = authenticate(session, caller)
-        _require_any_audit_view(session, me)
+        scope = access.for_caller(session, caller)
+        me = scope.actor
+        # Held in some scope (else 77); the rows are those of its scope: a tenant-level row
+        # (no client or site) only for a tenant-wide grant.
+        readable = scope.require_somewhere(AUDIT_VIEW)
         person = aliased(Person)
         client = aliased(BusinessUnit)
         site = aliased(BusinessUnit)
@@ -131,7 +119,7 @@ def list_entries(session: Session, caller: Caller, actor: str | None = None, act
             .outerjoin(person, person.id == AuditLog.actor_id)
             .outerjoin(client, client.id == AuditLog.client_id)
             .outerjoin(site, site.id == AuditLog.site_id)
-            .where(AuditLog.tenant_id == me.tenant_id, _visible(me))
+            .where(AuditLog.tenant_id == me.tenant_id, readable.where(AuditLog.client_id, AuditLog.site_id))
         )
         if actor is not None:
             actor_id = session.scalar(select(Person.id).where(Person.tenant_id == me.tenant_id,
@@ -177,8 +165,9 @@ def verify(session: Session, caller: Caller) -> VerifyResult:
     row names the previous row's hash; stop at the first broken row. Needs a tenant-wide
     noc:audit_view. Rows are streamed in batches, so memory stays flat."""
     with session.begin():
-        me = authenticate(session, caller)
-        require(session, me, AUDIT_VIEW)
+        scope = access.for_caller(session, caller)
+        me = scope.actor
+        scope.require(AUDIT_VIEW)
         query = (
             select(AuditLog.id, AuditLog.at, AuditLog.actor_id, AuditLog.os_user, AuditLog.host, AuditLog.action,
                    AuditLog.target_type, AuditLog.target_id, AuditLog.details, AuditLog.client_id,

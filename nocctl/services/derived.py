@@ -2,7 +2,7 @@
 Metric snapshot; issue "operational feeds"), after writing the window's snapshots.
 
 Conditions, at the window end `end` (definitions shared with the metrics, in
-`services/snapshot.py`), each with its alert type, entity and severity:
+`services/feed_conditions.py`), each with its alert type, entity and severity:
 
 - SLA_BREACH — an open ticket with `due_at < end`; entity `ticket` (external id); severity
   from the priority: P1 CRITICAL, P2 HIGH, P3 MEDIUM, P4 LOW (other or none: MEDIUM).
@@ -44,11 +44,20 @@ from sqlalchemy.orm import Session
 from nocctl import clock
 from nocctl.models.base import UTCDateTime
 from nocctl.rawsql import RawSQL
+from nocctl.services.feed_conditions import (
+    EXPECTED_SHIFT,
+    MISSING,
+    OPEN_TICKET,
+    PENDING_WORK_ORDER,
+    Config,
+    Unit,
+    device_offline,
+    params,
+    query,
+)
 from nocctl.services.ingest.pipeline import Ingest, Options, Reject, Summary, default_dedup_key
 from nocctl.services.ingest.reader import Document
 from nocctl.services.rbac import Caller
-from nocctl.services.snapshot import (EXPECTED_SHIFT, MISSING, OPEN_TICKET, PENDING_WORK_ORDER, Config, Unit,
-                                      device_offline, params, query)
 
 SOURCE = "nocctl-snapshot"
 PRIORITY_SEVERITY = {"P1": "CRITICAL", "P2": "HIGH", "P3": "MEDIUM", "P4": "LOW"}
@@ -229,7 +238,7 @@ def apply(session: Session, caller: Caller, tenant_id: int, units: dict[int, Uni
     first: list[dict[str, Any]] = []
     rest: list[dict[str, Any]] = []
     started: set[str] = set()
-    for record, key in zip(holding, keys):
+    for record, key in zip(holding, keys, strict=True):
         current = active.get(key)
         if current is None:
             where = record.get("site") or record["client"]

@@ -24,14 +24,15 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from nocctl import clock
 from nocctl.errors import BadInput, Conflict, NotFound
 from nocctl.models import Alert, BusinessUnit, EscalationPolicy, Person, Tenant
 from nocctl.rawsql import RawSQL
-from nocctl.services import audit, notify, oncall, passlock
-from nocctl.services.rbac import Actor, Caller, authenticate, require, visible
+from nocctl.services import access, audit, notify, oncall, passlock
+from nocctl.services.access import Unit
+from nocctl.services.rbac import Actor, Caller
 from nocctl.vocabulary import ESCALATION_CHAIN, SEVERITIES
 
 CAPABILITY = "noc:configure"
@@ -101,21 +102,12 @@ def parse_level(spec: str) -> Level:
     return Level(target, delays)
 
 
-def _client(session: Session, tenant_id: int, code: str | None) -> BusinessUnit | None:
-    if code is None:
-        return None
-    unit = session.scalar(select(BusinessUnit).where(BusinessUnit.tenant_id == tenant_id, BusinessUnit.code == code))
-    if unit is None or unit.kind != "CLIENT":
-        raise NotFound(f"no client {code!r}", "see `nocctl org list`")
-    return unit
-
-
 def _stored(session: Session, tenant_id: int, client_id: int | None) -> EscalationPolicy | None:
     cond = EscalationPolicy.client_id.is_(None) if client_id is None else EscalationPolicy.client_id == client_id
     return session.scalar(select(EscalationPolicy).where(EscalationPolicy.tenant_id == tenant_id, cond))
 
 
-def effective(session: Session, tenant_id: int, client: BusinessUnit | None) -> Policy:
+def effective(session: Session, tenant_id: int, client: Unit | None) -> Policy:
     """The policy in force for the client (or, with None, for clients without their own)."""
     if client is not None:
         own = _stored(session, tenant_id, client.id)
@@ -125,22 +117,11 @@ def effective(session: Session, tenant_id: int, client: BusinessUnit | None) -> 
     return _from_row(default, "tenant default") if default is not None else BUILT_IN
 
 
-def _visible_client(session: Session, actor: Actor, client: BusinessUnit) -> None:
-    unit = aliased(BusinessUnit)
-    seen = session.scalar(select(select(unit.id).where(
-        unit.tenant_id == actor.tenant_id, unit.client_id == client.id,
-        visible(actor, unit.client_id, unit.id)).exists()))
-    if not seen:
-        raise NotFound(f"no client {client.code!r}", "see `nocctl org list`")
-
-
 def show_policy(session: Session, caller: Caller, client_code: str | None = None) -> dict[str, Any]:
     with session.begin():
-        actor = authenticate(session, caller)
-        client = _client(session, actor.tenant_id, client_code)
-        if client is not None:
-            _visible_client(session, actor, client)
-        policy = effective(session, actor.tenant_id, client)
+        scope = access.for_caller(session, caller)
+        client = scope.client(session, client_code) if client_code is not None else None
+        policy = effective(session, scope.actor.tenant_id, client)
         return {"client": client_code, **policy.as_dict()}
 
 
@@ -159,15 +140,14 @@ def _replan(session: Session, tenant_id: int, client_id: int | None) -> int:
 
 
 def _for_configuring(session: Session, caller: Caller, client_code: str | None
-                     ) -> tuple[Actor, BusinessUnit | None, str]:
+                     ) -> tuple[Actor, Unit | None, str]:
     """The actor, the client (None: the tenant default) and the scope's name, once the
     actor may configure it (noc:configure over the client, or tenant-wide)."""
-    actor = authenticate(session, caller)
-    client = _client(session, actor.tenant_id, client_code)
-    if client is not None:
-        _visible_client(session, actor, client)
-    require(session, actor, CAPABILITY, client.id if client else None, what=f"client {client_code}")
-    return actor, client, f"client {client_code}" if client_code else "tenant default"
+    scope = access.for_caller(session, caller)
+    if client_code is None:
+        scope.require(CAPABILITY)
+        return scope.actor, None, "tenant default"
+    return scope.actor, scope.client(session, client_code, CAPABILITY), f"client {client_code}"
 
 
 def _content(levels: Sequence[dict[str, Any]], max_level: int) -> dict[str, Any]:

@@ -13,14 +13,15 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.errors import BadInput, Conflict, NotFound, PermissionDenied
+from nocctl.errors import BadInput, Conflict, NotFound
 from nocctl.models import Alert, BusinessUnit, Incident, IncidentAlert, Person
-from nocctl.services import audit
+from nocctl.services import access, audit
 from nocctl.services import prefs as preferences
+from nocctl.services.access import Scope
 from nocctl.services.alerts import person_id
-from nocctl.services.rbac import Actor, Caller, authenticate, grant_remedy, visible
+from nocctl.services.rbac import Actor, Caller
+from nocctl.services.workflow import Move, Outcome, move_each, seconds_between
 from nocctl.vocabulary import SEVERITIES, SEVERITY_RANK
-from nocctl.services.workflow import Move, Outcome, has_capability, move_each, seconds_between
 
 INCIDENTS = Incident.__table__
 OPEN = ("NEW", "ACKNOWLEDGED", "ASSIGNED", "IN_PROGRESS")
@@ -63,12 +64,11 @@ def create(session: Session, caller: Caller, title: str, alert_ids: Sequence[int
         raise BadInput("an incident needs a --title")
     now = clock.now()
     with session.begin():
-        actor = authenticate(session, caller)
-        alerts = _visible_alerts(session, actor, alert_ids)
+        scope = access.for_caller(session, caller)
+        actor = scope.actor
+        alerts = _visible_alerts(session, scope, alert_ids)
         client_id, site_id = _place(session, actor, alerts, client, site)
-        if not has_capability(session, actor, "noc:ack_alerts", client_id, site_id):
-            raise PermissionDenied(f"{actor.username!r} lacks noc:ack_alerts for this incident's scope",
-                                   grant_remedy(actor.username, "noc:ack_alerts"))
+        scope.require("noc:ack_alerts", client_id, site_id, what="this incident's scope")
         if severity is None:
             if not alerts:
                 raise BadInput("give --severity, or --alert to take it from the alerts")
@@ -88,16 +88,16 @@ def create(session: Session, caller: Caller, title: str, alert_ids: Sequence[int
         audit.record(session, actor, "INCIDENT_CREATE", "incident", incident.id,
                      {"title": incident.title, "severity": severity, "alerts": [a.id for a in alerts]},
                      client_id, site_id)
-        return _describe(session, actor, incident.id)
+        return _describe(session, scope, incident.id)
 
 
-def _visible_alerts(session: Session, actor: Actor, alert_ids: Sequence[int]) -> list:
+def _visible_alerts(session: Session, scope: Scope, alert_ids: Sequence[int]) -> list:
     if not alert_ids:
         return []
     rows = session.execute(
         select(Alert.id, Alert.client_id, Alert.site_id, Alert.severity, Alert.correlation_id)
-        .where(Alert.tenant_id == actor.tenant_id, Alert.id.in_(alert_ids),
-               visible(actor, Alert.client_id, Alert.site_id))).all()
+        .where(Alert.tenant_id == scope.actor.tenant_id, Alert.id.in_(alert_ids),
+               scope.visible(Alert.client_id, Alert.site_id))).all()
     missing = sorted(set(alert_ids) - {r.id for r in rows})
     if missing:
         raise NotFound(f"no alert {', '.join(map(str, missing))}", "see `nocctl alert list`")
@@ -145,7 +145,7 @@ def auto_open(session: Session, actor: Actor, created: Sequence[tuple], settings
             groups.setdefault(row[1], []).append(row)
     if not groups:
         return []
-    existing: dict[str, int] = {}
+    existing: dict[str | None, int] = {}  # the column is nullable; IN (keys) leaves no None
     keys = list(groups)
     for i in range(0, len(keys), 500):
         existing.update(session.execute(select(Incident.correlation_id, func.min(Incident.id)).where(
@@ -169,13 +169,13 @@ def auto_open(session: Session, actor: Actor, created: Sequence[tuple], settings
                            "sla_target": now + timedelta(seconds=target) if target else None})
         made = session.execute(insert(INCIDENTS).returning(INCIDENTS.c.id, INCIDENTS.c.correlation_id,
                                                            sort_by_parameter_order=True), params).all()
-        members: dict[str, list[int]] = {}
+        members: dict[str | None, list[int]] = {}  # as `existing`: no None key
         ids = list(opening)
         for i in range(0, len(ids), 500):  # the whole group: members from earlier batches too
-            for alert_id, correlation_id in session.execute(select(Alert.id, Alert.correlation_id).where(
+            for alert_id, member_of in session.execute(select(Alert.id, Alert.correlation_id).where(
                     Alert.tenant_id == actor.tenant_id, Alert.correlation_id.in_(ids[i:i + 500]),
                     Alert.status != "RESOLVED")):
-                members.setdefault(correlation_id, []).append(alert_id)
+                members.setdefault(member_of, []).append(alert_id)
         for incident_id, correlation_id in made:
             first = opening[correlation_id]
             group = sorted(members.get(correlation_id, []))
@@ -201,13 +201,14 @@ def act(session: Session, caller: Caller, action: str, ids: Sequence[int], assig
         note: str | None = None) -> list[Outcome]:
     now = clock.now()
     with session.begin():
-        actor = authenticate(session, caller)
+        scope = access.for_caller(session, caller)
+        actor = scope.actor
         target_person = person_id(session, actor.tenant_id, assignee) if assignee else None
         query = select(Incident.id, Incident.status, Incident.client_id, Incident.site_id, Incident.created_at,
-                       Incident.resolved_at).where(Incident.tenant_id == actor.tenant_id, _visible(actor))
+                       Incident.resolved_at).where(Incident.tenant_id == actor.tenant_id, _visible(scope))
         targets = ((str(i), session.execute(query.where(Incident.id == i)).first()) for i in ids)
         details = {k: v for k, v in (("assignee", assignee), ("note", note)) if v}
-        return move_each(session, actor, INCIDENTS, MOVES[action], targets,
+        return move_each(session, scope, INCIDENTS, MOVES[action], targets,
                          lambda row: _values(action, actor, now, row, target_person, note), details)
 
 
@@ -235,18 +236,17 @@ def _values(action: str, actor: Actor, now: datetime, row, target_person: int | 
 def add_alerts(session: Session, caller: Caller, incident_id: int, alert_ids: Sequence[int]) -> dict:
     now = clock.now()
     with session.begin():
-        actor = authenticate(session, caller)
+        scope = access.for_caller(session, caller)
+        actor = scope.actor
         row = session.execute(select(Incident.id, Incident.status, Incident.client_id, Incident.site_id)
                               .where(Incident.tenant_id == actor.tenant_id, Incident.id == incident_id,
-                                     _visible(actor))).first()
+                                     _visible(scope))).first()
         if row is None:
             raise NotFound(f"no incident {incident_id}", "see `nocctl incident list`")
         if row.status == "CLOSED":
             raise Conflict(f"incident {incident_id} is CLOSED: no alerts can be added")
-        if not has_capability(session, actor, "noc:ack_alerts", row.client_id, row.site_id):
-            raise PermissionDenied(f"{actor.username!r} lacks noc:ack_alerts for incident {incident_id}",
-                                   grant_remedy(actor.username, "noc:ack_alerts"))
-        alerts = _visible_alerts(session, actor, alert_ids)
+        scope.require("noc:ack_alerts", row.client_id, row.site_id, what=f"incident {incident_id}")
+        alerts = _visible_alerts(session, scope, alert_ids)
         linked = _link(session, actor.tenant_id, incident_id, [a.id for a in alerts], now)
         if linked:
             audit.record(session, actor, "INCIDENT_ADD_ALERT", "incident", incident_id, {"alerts": linked},
@@ -256,25 +256,25 @@ def add_alerts(session: Session, caller: Caller, incident_id: int, alert_ids: Se
 
 # ---------------------------------------------------------------- reading
 
-def _visible(actor: Actor):
+def _visible(scope: Scope):
     """Incidents of visible clients/sites; one without a client needs tenant-wide view."""
-    return visible(actor, Incident.client_id, Incident.site_id)
+    return scope.visible(Incident.client_id, Incident.site_id)
 
 
-def _query(actor: Actor):
+def _query(scope: Scope):
     client = aliased(BusinessUnit)
     site = aliased(BusinessUnit)
     assignee = aliased(Person)
     # Only the linked alerts the actor may see: a total must not betray another client's alerts.
     count = (select(func.count()).select_from(IncidentAlert).join(Alert, Alert.id == IncidentAlert.alert_id)
-             .where(IncidentAlert.incident_id == Incident.id, visible(actor, Alert.client_id, Alert.site_id))
+             .where(IncidentAlert.incident_id == Incident.id, scope.visible(Alert.client_id, Alert.site_id))
              .correlate(Incident).scalar_subquery())
     query = (select(Incident, client.code.label("client"), site.code.label("site"),
                     assignee.username.label("assigned_to_name"), count.label("alerts"))
              .outerjoin(client, client.id == Incident.client_id)
              .outerjoin(site, site.id == Incident.site_id)
              .outerjoin(assignee, assignee.id == Incident.assigned_to)
-             .where(Incident.tenant_id == actor.tenant_id, _visible(actor)))
+             .where(Incident.tenant_id == scope.actor.tenant_id, _visible(scope)))
     return query, client
 
 
@@ -294,13 +294,13 @@ def list_incidents(session: Session, caller: Caller, statuses: Sequence[str] = (
     `use_prefs`, the caller's client and severity preferences fill in what is not given
     (their status preference names alert statuses and does not apply here)."""
     with session.begin():
-        actor = authenticate(session, caller)
+        scope = access.for_caller(session, caller)
         applied = preferences.NO_PREFS
         if use_prefs:
-            applied = preferences.load(session, actor).for_listing(bool(client), bool(severities), True)
+            applied = preferences.load(session, scope.actor).for_listing(bool(client), bool(severities), True)
             client = client or applied.client
             severities = severities or applied.severities
-        query, client_unit = _query(actor)
+        query, client_unit = _query(scope)
         if statuses:
             query = query.where(Incident.status.in_([s.upper() for s in statuses]))
         if severities:
@@ -315,8 +315,8 @@ def list_incidents(session: Session, caller: Caller, statuses: Sequence[str] = (
         return [_row(r) for r in session.execute(query)], applied
 
 
-def _describe(session: Session, actor: Actor, incident_id: int) -> dict:
-    query, _ = _query(actor)
+def _describe(session: Session, scope: Scope, incident_id: int) -> dict:
+    query, _ = _query(scope)
     row = session.execute(query.where(Incident.id == incident_id)).first()
     if row is None:
         raise NotFound(f"no incident {incident_id}", "see `nocctl incident list`")
@@ -326,11 +326,11 @@ def _describe(session: Session, actor: Actor, incident_id: int) -> dict:
         select(Alert.id, Alert.alert_type, Alert.severity, Alert.status, site.code.label("site"), Alert.first_seen_at)
         .join(IncidentAlert, IncidentAlert.alert_id == Alert.id)
         .outerjoin(site, site.id == Alert.site_id)
-        .where(IncidentAlert.incident_id == incident_id, visible(actor, Alert.client_id, Alert.site_id))
+        .where(IncidentAlert.incident_id == incident_id, scope.visible(Alert.client_id, Alert.site_id))
         .order_by(Alert.first_seen_at, Alert.id))]
     return data
 
 
 def show(session: Session, caller: Caller, incident_id: int) -> dict:
     with session.begin():
-        return _describe(session, authenticate(session, caller), incident_id)
+        return _describe(session, access.for_caller(session, caller), incident_id)

@@ -16,17 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from nocctl import clock
-from nocctl.errors import BadInput, Conflict, NotFound, PermissionDenied
-from nocctl.models import AccessGrant, BusinessUnit, OncallMember, OncallOverride, OncallSchedule, Person
-from nocctl.services import audit
-from nocctl.services.rbac import Actor, Caller, authenticate, grant_remedy, visible
-from nocctl.services.workflow import has_capability
-from nocctl.vocabulary import VIEW_CAPABILITIES
+from nocctl.errors import BadInput, Conflict, NotFound
+from nocctl.models import BusinessUnit, OncallMember, OncallOverride, OncallSchedule, Person
+from nocctl.services import access, audit
+from nocctl.services.access import Scope
+from nocctl.services.rbac import Actor, Caller
 
 CAPABILITY = "noc:configure"
 UTC = timezone.utc
@@ -109,41 +108,11 @@ def _aware(value: datetime, what: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _client(session: Session, actor: Actor, code: str) -> BusinessUnit | None:
-    unit = session.scalar(select(BusinessUnit).where(BusinessUnit.tenant_id == actor.tenant_id,
-                                                     BusinessUnit.code == code))
-    return unit if unit is not None and unit.kind == "CLIENT" else None
-
-
-def _sees_client(session: Session, actor: Actor, client_id: int) -> bool:
-    """The client, or one of its sites, is visible to the actor."""
-    unit = aliased(BusinessUnit)
-    return bool(session.scalar(select(exists().where(
-        unit.tenant_id == actor.tenant_id, unit.client_id == client_id, visible(actor, unit.client_id, unit.id)))))
-
-
-def _sees_anything(session: Session, actor: Actor) -> bool:
-    return bool(session.scalar(select(exists().where(
-        AccessGrant.tenant_id == actor.tenant_id, AccessGrant.person_id == actor.person_id,
-        AccessGrant.capability.in_(VIEW_CAPABILITIES)))))
-
-
-def _visible_schedules(actor: Actor):
+def _visible_schedules(scope: Scope):
     """SQL: a tenant-wide schedule is seen by anyone holding a view capability; a client's by
     those who see the client or one of its sites."""
-    unit = aliased(BusinessUnit)
-    any_view = exists().where(AccessGrant.tenant_id == actor.tenant_id, AccessGrant.person_id == actor.person_id,
-                              AccessGrant.capability.in_(VIEW_CAPABILITIES))
-    client_seen = exists().where(unit.tenant_id == actor.tenant_id, unit.client_id == OncallSchedule.client_id,
-                                 visible(actor, unit.client_id, unit.id))
-    return or_(and_(OncallSchedule.client_id.is_(None), any_view),
-               and_(OncallSchedule.client_id.is_not(None), client_seen))
-
-
-def _require_configure(session: Session, actor: Actor, client_id: int | None, what: str) -> None:
-    if not has_capability(session, actor, CAPABILITY, client_id, None):
-        where = "tenant-wide" if client_id is None else f"for {what}"
-        raise PermissionDenied(f"{actor.username!r} lacks {CAPABILITY} {where}", grant_remedy(actor.username, CAPABILITY))
+    return or_(and_(OncallSchedule.client_id.is_(None), scope.visible_to_viewers()),
+               and_(OncallSchedule.client_id.is_not(None), scope.visible_client(OncallSchedule.client_id)))
 
 
 def _person(session: Session, tenant_id: int, username: str) -> Person:
@@ -189,15 +158,13 @@ def add_schedule(session: Session, caller: Caller, name: str, client: str | None
     starts_at = _aware(start, "start")
     now = clock.now()
     with session.begin():
-        actor = authenticate(session, caller)
+        scope = access.for_caller(session, caller)
+        actor = scope.actor
         client_id = None
         if client:
-            unit = _client(session, actor, client)
-            if unit is None or (not has_capability(session, actor, CAPABILITY, unit.id, None)
-                                and not _sees_client(session, actor, unit.id)):
-                raise NotFound(f"no client {client!r}", "see `nocctl org list`")
-            client_id = unit.id
-        _require_configure(session, actor, client_id, f"client {client}")
+            client_id = scope.client(session, client, CAPABILITY).id
+        else:
+            scope.require(CAPABILITY)
         people = [_person(session, actor.tenant_id, username) for username in members]
         if session.scalar(select(OncallSchedule.id).where(OncallSchedule.tenant_id == actor.tenant_id,
                                                           OncallSchedule.name == name)) is not None:
@@ -223,9 +190,9 @@ def add_schedule(session: Session, caller: Caller, name: str, client: str | None
 def list_schedules(session: Session, caller: Caller) -> list[dict[str, Any]]:
     """The schedules the actor can see, by id."""
     with session.begin():
-        actor = authenticate(session, caller)
-        schedules = session.scalars(select(OncallSchedule).where(OncallSchedule.tenant_id == actor.tenant_id,
-                                                                 _visible_schedules(actor))
+        scope = access.for_caller(session, caller)
+        schedules = session.scalars(select(OncallSchedule).where(OncallSchedule.tenant_id == scope.actor.tenant_id,
+                                                                 _visible_schedules(scope))
                                     .order_by(OncallSchedule.id)).all()
         return [_describe(session, s) for s in schedules]
 
@@ -240,13 +207,13 @@ def add_override(session: Session, caller: Caller, schedule_name: str, username:
                        f"start {clock.isoformat(starts_at)}")
     now = clock.now()
     with session.begin():
-        actor = authenticate(session, caller)
+        scope = access.for_caller(session, caller)
+        actor = scope.actor
         schedule = _schedule_named(session, actor, schedule_name)
-        if schedule.client_id is not None and not has_capability(session, actor, CAPABILITY, schedule.client_id,
-                                                                  None) \
-                and not _sees_client(session, actor, schedule.client_id):
+        client_id = schedule.client_id
+        if client_id is not None and not scope.knows(client_id, capability=CAPABILITY):  # as its client would be
             raise NotFound(f"no on-call schedule {schedule_name!r}", "see `nocctl oncall schedule list`")
-        _require_configure(session, actor, schedule.client_id, f"on-call schedule {schedule_name}")
+        scope.require(CAPABILITY, client_id, what=f"on-call schedule {schedule_name}" if client_id else None)
         person = _person(session, actor.tenant_id, username)
         override = OncallOverride(tenant_id=actor.tenant_id, schedule_id=schedule.id, person_id=person.id,
                                   starts_at=starts_at, ends_at=ends_at, created_at=now, created_by=actor.person_id)
@@ -266,16 +233,13 @@ def who(session: Session, caller: Caller, client: str | None = None, at: datetim
     at `at` (default now), and why. No schedule answers: NotFound (exit 3)."""
     instant = _aware(at, "time") if at is not None else clock.now()
     with session.begin():
-        actor = authenticate(session, caller)
+        scope = access.for_caller(session, caller)
+        actor = scope.actor
         client_id = None
         if client:
-            unit = _client(session, actor, client)
-            if unit is None or not _sees_client(session, actor, unit.id):
-                raise NotFound(f"no client {client!r}", "see `nocctl org list`")
-            client_id = unit.id
-        elif not _sees_anything(session, actor):
-            raise PermissionDenied(f"{actor.username!r} holds no view capability",
-                                   grant_remedy(actor.username, "noc:view"))
+            client_id = scope.client(session, client).id
+        else:
+            scope.require_view()
         schedule = schedule_for(session, actor.tenant_id, client_id)
         if schedule is None:
             where = f"client {client} and no tenant-wide one" if client else "the tenant (tenant-wide)"

@@ -13,26 +13,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, true
+from sqlalchemy import ColumnElement, FromClause, String, select, true
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
 from nocctl.errors import BadInput, Conflict, NotFound
 from nocctl.models import BusinessUnit, Person
-from nocctl.services import audit
+from nocctl.services import access, audit
 from nocctl.services.people import validate_person_fields
-from nocctl.services.rbac import Actor, Caller, authenticate, require, unit_visible
+from nocctl.services.rbac import Actor, Caller
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PERSON_FIELDS = ("username", "name", "email", "phone")
 CLIENT_FIELDS = ("code", "name", "owner")
 SITE_FIELDS = ("code", "name", "client", "city", "state", "in_charge")
 KIND_FIELDS = {"person": PERSON_FIELDS, "client": CLIENT_FIELDS, "site": SITE_FIELDS}
+
+
+def _length(table: FromClause, name: str) -> int:
+    kind = table.c[name].type
+    assert isinstance(kind, String) and kind.length is not None, f"{name} is a text column of a set length"
+    return kind.length
+
+
 # Longest text the columns hold: PostgreSQL refuses longer values (SQLite would store them).
 MAX_LENGTH = {
-    "person": {k: Person.__table__.c[k].type.length for k in ("name", "email", "phone")},
-    "client": {"name": BusinessUnit.__table__.c.name.type.length},
-    "site": {k: BusinessUnit.__table__.c[k].type.length for k in ("name", "city", "state")},
+    "person": {k: _length(Person.__table__, k) for k in ("name", "email", "phone")},
+    "client": {"name": _length(BusinessUnit.__table__, "name")},
+    "site": {k: _length(BusinessUnit.__table__, k) for k in ("name", "city", "state")},
 }
 
 
@@ -65,7 +73,8 @@ def _row(doc: OrgDocument, kind: str, where: str, raw: dict[str, Any]) -> None:
     allowed = KIND_FIELDS[kind]
     unknown = sorted(set(raw) - set(allowed) - {"kind"})
     if unknown:
-        doc.problems.append(f"{where}: unknown field(s) {', '.join(unknown)} for a {kind}; allowed: {', '.join(allowed)}")
+        doc.problems.append(
+            f"{where}: unknown field(s) {', '.join(unknown)} for a {kind}; allowed: {', '.join(allowed)}")
         return
     fields = {}
     for key in allowed:
@@ -173,9 +182,9 @@ def import_org(session: Session, caller: Caller, doc: OrgDocument) -> ImportResu
     counts = {k: {"person": 0, "client": 0, "site": 0} for k in ("created", "updated", "unchanged")}
     now = clock.now()
     with session.begin():
-        actor = authenticate(session, caller)
-        require(session, actor, "noc:configure")
-        tid = actor.tenant_id
+        scope = access.for_caller(session, caller)
+        scope.require("noc:configure")
+        actor, tid = scope.actor, scope.actor.tenant_id
         people = {p.username: p for p in session.scalars(select(Person).where(Person.tenant_id == tid))}
         units = {u.code: u for u in session.scalars(select(BusinessUnit).where(BusinessUnit.tenant_id == tid))}
 
@@ -188,8 +197,7 @@ def import_org(session: Session, caller: Caller, doc: OrgDocument) -> ImportResu
                 return None
             return people[username].id
 
-        def seen_twice(row: Row, key: str, seen: dict[str, str]) -> bool:
-            value = row.fields.get(key)
+        def seen_twice(row: Row, value: str, seen: dict[str, str]) -> bool:
             if value in seen:
                 problems.append(f"{row.where}: {value!r} appears again (first at {seen[value]})")
                 return True
@@ -207,9 +215,9 @@ def import_org(session: Session, caller: Caller, doc: OrgDocument) -> ImportResu
             except BadInput as exc:
                 problems.append(f"{row.where}: {exc}")
                 continue
-            if seen_twice(row, "username", seen):
+            if seen_twice(row, username, seen):
                 continue
-            values = {k: row.fields[k] for k in ("name", "email", "phone") if k in row.fields}
+            values: dict[str, Any] = {k: row.fields[k] for k in ("name", "email", "phone") if k in row.fields}
             person = people.get(username)
             if person is None:
                 person = Person(tenant_id=tid, username=username, active=True, created_at=now, **values)
@@ -228,13 +236,13 @@ def import_org(session: Session, caller: Caller, doc: OrgDocument) -> ImportResu
                     problems.append(f"{row.where}: " + (f"invalid code {code!r} (letters, digits, _ . -)" if code
                                                         else "code is required"))
                     continue
-                if seen_twice(row, "code", seen):
+                if seen_twice(row, code, seen):
                     continue
                 unit = units.get(code)
                 if unit is not None and unit.kind != kind:
                     problems.append(f"{row.where}: {code!r} is already a {unit.kind.lower()}")
                     continue
-                values: dict[str, Any] = {k: row.fields[k] for k in ("name", "city", "state") if k in row.fields}
+                values = {k: row.fields[k] for k in ("name", "city", "state") if k in row.fields}
                 ref = "owner" if kind == "CLIENT" else "in_charge"
                 if ref in row.fields:
                     values["owner_id" if kind == "CLIENT" else "site_in_charge_id"] = person_ref(row, ref)
@@ -299,7 +307,8 @@ def _person_id(session: Session, tenant_id: int, username: str | None) -> int | 
 def _check_new_code(session: Session, tenant_id: int, code: str) -> None:
     if not CODE.match(code or ""):
         raise BadInput(f"invalid code {code!r}", "use letters, digits and _ . - (up to 64)")
-    existing = session.scalar(select(BusinessUnit.kind).where(BusinessUnit.tenant_id == tenant_id, BusinessUnit.code == code))
+    existing = session.scalar(
+        select(BusinessUnit.kind).where(BusinessUnit.tenant_id == tenant_id, BusinessUnit.code == code))
     if existing:
         raise Conflict(f"{existing.lower()} {code!r} already exists", "use `nocctl org import` to update it")
 
@@ -307,8 +316,9 @@ def _check_new_code(session: Session, tenant_id: int, code: str) -> None:
 def add_client(session: Session, caller: Caller, code: str, name: str, owner: str | None = None) -> dict:
     now = clock.now()
     with session.begin():
-        actor = authenticate(session, caller)
-        require(session, actor, "noc:configure")
+        scope = access.for_caller(session, caller)
+        scope.require("noc:configure")
+        actor = scope.actor
         _check_new_code(session, actor.tenant_id, code)
         unit = BusinessUnit(tenant_id=actor.tenant_id, kind="CLIENT", code=code, name=name,
                             owner_id=_person_id(session, actor.tenant_id, owner), created_at=now, updated_at=now)
@@ -323,9 +333,10 @@ def add_site(session: Session, caller: Caller, code: str, client: str, name: str
              state: str | None = None, in_charge: str | None = None) -> dict:
     now = clock.now()
     with session.begin():
-        actor = authenticate(session, caller)
+        scope = access.for_caller(session, caller)
+        actor = scope.actor
         parent = _unit(session, actor.tenant_id, client, "CLIENT")
-        require(session, actor, "noc:configure", parent.id, what=f"client {client}")
+        scope.require("noc:configure", parent.id, what=f"client {client}")
         _check_new_code(session, actor.tenant_id, code)
         unit = BusinessUnit(tenant_id=actor.tenant_id, kind="SITE", code=code, name=name, parent_id=parent.id,
                             client_id=parent.id, city=city, state=state,
@@ -342,7 +353,7 @@ def add_site(session: Session, caller: Caller, code: str, client: str, name: str
 UNIT_COLUMNS = ("code", "kind", "name", "client", "city", "state", "in_charge", "owner")
 
 
-def _unit_query(actor: Actor, visible_only: bool = True):
+def _unit_query(actor: Actor, visible: ColumnElement[bool] | None = None):
     client = aliased(BusinessUnit)
     in_charge = aliased(Person)
     owner = aliased(Person)
@@ -361,7 +372,7 @@ def _unit_query(actor: Actor, visible_only: bool = True):
         .join(client, client.id == BusinessUnit.client_id)
         .outerjoin(in_charge, in_charge.id == BusinessUnit.site_in_charge_id)
         .outerjoin(owner, owner.id == BusinessUnit.owner_id)
-        .where(BusinessUnit.tenant_id == actor.tenant_id, unit_visible(actor) if visible_only else true())
+        .where(BusinessUnit.tenant_id == actor.tenant_id, true() if visible is None else visible)
     )
 
 
@@ -375,14 +386,16 @@ def _as_row(row) -> dict:
 def _describe(session: Session, actor: Actor, unit_id: int) -> dict:
     """The unit just created, for its creator: noc:configure over it suffices, even
     without a view capability."""
-    return _as_row(session.execute(_unit_query(actor, visible_only=False).where(BusinessUnit.id == unit_id)).one())
+    return _as_row(session.execute(_unit_query(actor).where(BusinessUnit.id == unit_id)).one())
 
 
 def list_units(session: Session, caller: Caller, kind: str | None = None, client: str | None = None) -> list[dict]:
     """Clients and sites the caller can see, clients first then their sites by code."""
     with session.begin():
-        actor = authenticate(session, caller)
-        query = _unit_query(actor)
+        scope = access.for_caller(session, caller)
+        actor = scope.actor
+        # A unit row's own client and site: a client row is its own client (client_id = id).
+        query = _unit_query(actor, scope.visible(BusinessUnit.client_id, BusinessUnit.id))
         if kind:
             query = query.where(BusinessUnit.kind == kind.upper())
         if client:

@@ -27,7 +27,8 @@ def _key(name: str) -> int:
 
 
 def _busy(name: str) -> TemporaryFailure:
-    return TemporaryFailure(f"another `{name}` pass is running", "it will finish on its own; the next run picks up the rest")
+    return TemporaryFailure(f"another `{name}` pass is running",
+                            "it will finish on its own; the next run picks up the rest")
 
 
 @contextmanager

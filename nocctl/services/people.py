@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session, aliased
 from nocctl import clock
 from nocctl.errors import BadInput, Conflict, NotFound, UsageError
 from nocctl.models import AccessGrant, BusinessUnit, Person
-from nocctl.services import audit
-from nocctl.services.rbac import Actor, Caller, authenticate, check_capability, require, TENANT_WIDE_ONLY
+from nocctl.services import access, audit
+from nocctl.services.access import TENANT_WIDE_ONLY, check_capability
+from nocctl.services.rbac import Actor, Caller, authenticate
 
 USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,99}$")
 
@@ -47,8 +48,9 @@ def add(session: Session, caller: Caller, username: str, name: str | None = None
         email: str | None = None, phone: str | None = None) -> PersonView:
     validate_person_fields(username, email)
     with session.begin():
-        actor = authenticate(session, caller)
-        require(session, actor, "noc:configure")
+        scope = access.for_caller(session, caller)
+        scope.require("noc:configure")
+        actor = scope.actor
         if session.scalar(select(Person.id).where(Person.tenant_id == actor.tenant_id, Person.username == username)):
             raise Conflict(f"person {username!r} already exists", "use `nocctl org import` to update people")
         person = Person(tenant_id=actor.tenant_id, username=username, name=name, email=email, phone=phone,
@@ -111,9 +113,10 @@ def grant(session: Session, caller: Caller, username: str, capability: str,
     """Give a capability; returns False when it was already held (nothing changes)."""
     check_capability(capability)
     with session.begin():
-        actor = authenticate(session, caller)
+        scope = access.for_caller(session, caller)
+        actor = scope.actor
         kind, unit = _scope(session, actor, capability, client, site)
-        require(session, actor, "noc:configure", *(_unit_ids(unit)), what=unit.code if unit else "")
+        scope.require("noc:configure", *(_unit_ids(unit)), what=unit.code if unit else None)
         person = find(session, actor.tenant_id, username)
         if session.scalar(select(AccessGrant.id).where(*_grant_filter(person.id, capability, unit))):
             return False
@@ -129,9 +132,10 @@ def revoke(session: Session, caller: Caller, username: str, capability: str,
            client: str | None = None, site: str | None = None) -> None:
     check_capability(capability)
     with session.begin():
-        actor = authenticate(session, caller)
+        scope = access.for_caller(session, caller)
+        actor = scope.actor
         kind, unit = _scope(session, actor, capability, client, site)
-        require(session, actor, "noc:configure", *(_unit_ids(unit)), what=unit.code if unit else "")
+        scope.require("noc:configure", *(_unit_ids(unit)), what=unit.code if unit else None)
         person = find(session, actor.tenant_id, username)
         row = session.scalar(select(AccessGrant).where(*_grant_filter(person.id, capability, unit)))
         if row is None:

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import exists, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from nocctl import clock
 from nocctl.errors import BadInput, NotFound
-from nocctl.models import BusinessUnit, OperatorPref, Person
-from nocctl.services import audit
-from nocctl.services.rbac import Actor, Caller, authenticate, visible
+from nocctl.models import OperatorPref, Person
+from nocctl.services import access, audit
+from nocctl.services.rbac import Actor, Caller, authenticate
 from nocctl.vocabulary import ALERT_STATUSES, SEVERITIES
 
 KEYS = ("client", "severity", "status", "format", "timezone")
@@ -101,15 +101,11 @@ def _names(value: str, vocabulary: tuple[str, ...], what: str, extra: dict[str, 
 
 def _visible_client(session: Session, actor: Actor, code: str) -> str:
     """The code of a client the actor can see: the client itself or one of its sites."""
-    unit = aliased(BusinessUnit)
-    found = session.scalar(select(BusinessUnit.code).where(
-        BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.kind == "CLIENT", BusinessUnit.code == code,
-        exists().where(unit.tenant_id == actor.tenant_id, unit.client_id == BusinessUnit.id,
-                       visible(actor, unit.client_id, unit.id)),
-    ))
-    if found is None:  # the same answer for a client that exists but is hidden: no leak
-        raise NotFound(f"no client {code!r} that you can see", "see `nocctl org list --kind client`")
-    return found
+    try:
+        return access.load(session, actor).client(session, code).code
+    except NotFound:  # the same answer for a client that exists but is hidden: no leak
+        # Worded for a preference: the client must be one of the person's own view.
+        raise NotFound(f"no client {code!r} that you can see", "see `nocctl org list --kind client`") from None
 
 
 def _zone(value: str) -> str:

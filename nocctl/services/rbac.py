@@ -1,8 +1,5 @@
-"""Who is acting, what they may do, and what they may see (DESIGN §3, People and RBAC).
-
-A grant gives one capability over a scope: the tenant, one client (and its sites) or one
-site. A capability holds on an object when a grant of it covers the object's client or
-site. Visibility is holding any view capability; every filter is SQL, never Python.
+"""Who is acting (DESIGN §3a): the caller of a command and the person it acts as. What
+that person may see and do is `nocctl.services.access`.
 """
 from __future__ import annotations
 
@@ -11,14 +8,11 @@ import pwd
 import socket
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nocctl.errors import BadInput, NotFound, PermissionDenied
-from nocctl.models import AccessGrant, BusinessUnit, Person, Tenant
-from nocctl.vocabulary import CAPABILITIES, VIEW_CAPABILITIES
-
-TENANT_WIDE_ONLY = ("noc:view_all_clients",)
+from nocctl.errors import NotFound, PermissionDenied
+from nocctl.models import Person, Tenant
 
 
 def os_login() -> str:
@@ -74,54 +68,3 @@ def authenticate(session: Session, caller: Caller) -> Actor:
             f"an admin can run `nocctl user add {username}` and `nocctl user grant {username} CAPABILITY`",
         )
     return Actor(tid, person.id, username, caller.os_user, caller.host)
-
-
-def _covers(unit_ids: list[ColumnElement | int | None]) -> ColumnElement[bool]:
-    """A grant row covers an object whose client/site ids are `unit_ids` (or is tenant-wide)."""
-    wanted = [u for u in unit_ids if u is not None]
-    return or_(AccessGrant.scope_kind == "TENANT", AccessGrant.unit_id.in_(wanted)) if wanted else (
-        AccessGrant.scope_kind == "TENANT"
-    )
-
-
-def grant_exists(actor: Actor, capabilities: tuple[str, ...], unit_ids: list) -> ColumnElement[bool]:
-    """SQL: the actor holds one of `capabilities` over the object with these unit ids."""
-    return exists().where(
-        AccessGrant.tenant_id == actor.tenant_id,
-        AccessGrant.person_id == actor.person_id,
-        AccessGrant.capability.in_(capabilities),
-        _covers(unit_ids),
-    )
-
-
-def visible(actor: Actor, client_id, site_id=None) -> ColumnElement[bool]:
-    """SQL filter: objects of this client/site the actor may see (columns or values)."""
-    return grant_exists(actor, VIEW_CAPABILITIES, [client_id, site_id])
-
-
-def unit_visible(actor: Actor) -> ColumnElement[bool]:
-    """SQL filter on BusinessUnit rows (a client's `client_id` is its own id)."""
-    return visible(actor, BusinessUnit.client_id, BusinessUnit.id)
-
-
-def grant_remedy(username: str, capability: str) -> str:
-    """The remedy of a refusal for want of `capability`."""
-    return f"an admin can run `nocctl user grant {username} {capability}`"
-
-
-def require(session: Session, actor: Actor, capability: str, client_id: int | None = None,
-            site_id: int | None = None, what: str = "this") -> None:
-    """Refuse (exit 77) unless the actor holds `capability` over the client/site, or
-    tenant-wide when neither is given."""
-    if not session.scalar(select(grant_exists(actor, (capability,), [client_id, site_id]))):
-        scope = "tenant-wide" if client_id is None and site_id is None else "for " + what
-        raise PermissionDenied(
-            f"{actor.username!r} lacks {capability} {scope}",
-            f"an admin can run `nocctl user grant {actor.username} {capability}`",
-        )
-
-
-def check_capability(capability: str) -> str:
-    if capability not in CAPABILITIES:
-        raise BadInput(f"unknown capability {capability!r}", "one of: " + ", ".join(CAPABILITIES))
-    return capability

@@ -13,15 +13,16 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from nocctl import clock
-from nocctl.errors import BadInput, NotFound, PermissionDenied
-from nocctl.models import AccessGrant, Alert, BusinessUnit, Incident
-from nocctl.services import audit
-from nocctl.services.rbac import Actor, Caller, authenticate, require, visible
-from nocctl.vocabulary import SEVERITIES, VIEW_CAPABILITIES
+from nocctl.errors import BadInput
+from nocctl.models import Alert, BusinessUnit, Incident
+from nocctl.services import access, audit
+from nocctl.services.access import Scope as Access
+from nocctl.services.rbac import Actor, Caller
+from nocctl.vocabulary import SEVERITIES
 
 KINDS = ("mttr", "mtta", "frequency", "sla", "noisy")
 EXPORT = "noc:export"
@@ -33,21 +34,25 @@ EXPORT = "noc:export"
 class Scope:
     """What a report covers: whose view, which window, which zone, which client."""
 
-    actor: Actor
+    access: Access  # whose view: the caller's grants
     since: datetime
     until: datetime
     zone: ZoneInfo
     client_id: int | None
     client_code: str | None
     now: datetime
-    seen: Any  # SQL filter factory: (client column, site column) -> condition
+
+    @property
+    def actor(self) -> Actor:
+        return self.access.actor
 
     def window(self) -> dict[str, Any]:
         return {"since": clock.isoformat(self.since), "until": clock.isoformat(self.until)}
 
     def alerts(self, *conditions) -> list:
         """The WHERE of the alerts in scope (plus `conditions`)."""
-        where = [Alert.tenant_id == self.actor.tenant_id, self.seen(Alert.client_id, Alert.site_id), *conditions]
+        where = [Alert.tenant_id == self.actor.tenant_id, self.access.visible(Alert.client_id, Alert.site_id),
+                 *conditions]
         if self.client_id is not None:
             where.append(Alert.client_id == self.client_id)
         return where
@@ -60,39 +65,14 @@ def zone(name: str | None) -> ZoneInfo:
         raise BadInput(f"unknown time zone {name!r}", "use an IANA name such as Asia/Kolkata or UTC") from None
 
 
-def _visibility(session: Session, actor: Actor):
-    """The caller's view grants, read once, as a filter on (client, site) columns: a
-    tenant-wide grant sees everything (no per-row test over a million alerts), otherwise
-    the granted clients and sites. No view grant at all: 77."""
-    grants = session.execute(select(AccessGrant.scope_kind, AccessGrant.unit_id).where(
-        AccessGrant.tenant_id == actor.tenant_id, AccessGrant.person_id == actor.person_id,
-        AccessGrant.capability.in_(VIEW_CAPABILITIES))).all()
-    if not grants:
-        raise PermissionDenied(f"{actor.username!r} has no view capability",
-                               f"an admin can run `nocctl user grant {actor.username} noc:view_client --client CODE`")
-    if any(g.scope_kind == "TENANT" for g in grants):
-        return lambda client_col, site_col: true()
-    units = sorted({g.unit_id for g in grants})
-    return lambda client_col, site_col: or_(client_col.in_(units), site_col.in_(units))
-
-
 def open_scope(session: Session, caller: Caller, since: datetime, until: datetime, tz: str | None = None,
                client_code: str | None = None) -> Scope:
     """Inside the caller's transaction: who is asking and what the report covers. A client
     the caller cannot see is "not found", like everywhere else."""
-    actor = authenticate(session, caller)
-    seen = _visibility(session, actor)
-    client_id = None
-    if client_code is not None:
-        client_id = session.scalar(select(BusinessUnit.id).where(
-            BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.code == client_code,
-            BusinessUnit.kind == "CLIENT"))
-        shown = client_id is not None and session.scalar(select(select(BusinessUnit.id).where(
-            BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.client_id == client_id,
-            visible(actor, BusinessUnit.client_id, BusinessUnit.id)).exists()))
-        if not shown:
-            raise NotFound(f"no client {client_code!r}", "see `nocctl org list`")
-    return Scope(actor, since, until, zone(tz), client_id, client_code, clock.now(), seen)
+    seen = access.for_caller(session, caller)
+    seen.require_view()
+    client_id = seen.client(session, client_code).id if client_code is not None else None
+    return Scope(seen, since, until, zone(tz), client_id, client_code, clock.now())
 
 
 # ---------------------------------------------------------------- durations
@@ -209,7 +189,7 @@ def frequency(session: Session, scope: Scope) -> dict[str, Any]:
 
 def sla(session: Session, scope: Scope) -> dict[str, Any]:
     done = func.coalesce(Incident.resolved_at, Incident.closed_at)
-    where = [Incident.tenant_id == scope.actor.tenant_id, scope.seen(Incident.client_id, Incident.site_id),
+    where = [Incident.tenant_id == scope.actor.tenant_id, scope.access.visible(Incident.client_id, Incident.site_id),
              Incident.created_at >= scope.since, Incident.created_at < scope.until, Incident.sla_target.is_not(None)]
     if scope.client_id is not None:
         where.append(Incident.client_id == scope.client_id)
@@ -263,7 +243,7 @@ def build(session: Session, caller: Caller, kinds: Sequence[str], since: datetim
     with session.begin():
         scope = open_scope(session, caller, since, until, tz, client_code)
         if export:
-            require(session, scope.actor, EXPORT, scope.client_id, what=f"client {client_code}")
+            scope.access.require(EXPORT, scope.client_id, what=f"client {client_code}" if client_code else None)
         makers = {"mttr": mttr, "mtta": mtta, "frequency": frequency, "sla": sla,
                   "noisy": lambda s, sc: noisy(s, sc, top)}
         sections = {kind: makers[kind](session, scope) for kind in kinds}
@@ -276,12 +256,11 @@ def record_export(session: Session, caller: Caller, document: dict[str, Any], de
     file), in a short write transaction of its own: the aggregation before it only read,
     so it never held SQLite's write lock against ingests."""
     with session.begin():
-        actor = authenticate(session, caller)
-        client_id = None
-        if document["client"] is not None:
-            client_id = session.scalar(select(BusinessUnit.id).where(
-                BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.code == document["client"]))
-        require(session, actor, EXPORT, client_id, what=f"client {document['client']}")
-        audit.record(session, actor, "EXPORT_DATA", "report", details.get("report"),
+        scope = access.for_caller(session, caller)
+        client = document["client"]
+        if client is None:
+            scope.require(EXPORT)
+        client_id = scope.client(session, client, EXPORT).id if client is not None else None
+        audit.record(session, scope.actor, "EXPORT_DATA", "report", details.get("report"),
                      {**details, **document["window"], "client": document["client"],
                       "time_zone": document["time_zone"]}, client_id)

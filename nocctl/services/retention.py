@@ -29,6 +29,7 @@ so a large backlog never holds one long transaction or lock: ingest goes on mean
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import gzip
 import json
@@ -49,8 +50,17 @@ from sqlalchemy.orm import aliased
 from nocctl import clock
 from nocctl.config import data_home
 from nocctl.errors import BadInput, TemporaryFailure
-from nocctl.models import Alert, BusinessUnit, Incident, IncidentAlert, IngestEvent, IngestReject, Notification, \
-    Snapshot, Tenant
+from nocctl.models import (
+    Alert,
+    BusinessUnit,
+    Incident,
+    IncidentAlert,
+    IngestEvent,
+    IngestReject,
+    Notification,
+    Snapshot,
+    Tenant,
+)
 from nocctl.models.ingest import REJECT_STATUSES
 from nocctl.output import access_error, out_of_space, plain, reason, unwritable
 from nocctl.services import passlock
@@ -277,16 +287,12 @@ class _ArchiveFile:
         Closing flushes what is buffered, which fails on a full disk: the descriptor is
         closed all the same."""
         for closing in (self.stream, self.raw):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 closing.close()
-            except (OSError, ValueError):
-                pass
         for path in (self.temp, self.final):
             if path is not None:
-                try:
+                with contextlib.suppress(OSError):
                     path.unlink(missing_ok=True)
-                except OSError:
-                    pass
 
 
 def _fsync_directory(path: Path) -> None:
@@ -411,10 +417,8 @@ def _write_archives(engine: Engine, policy: Policy, tenants: Sequence[Any], now:
                     written.append(archived)
     except BaseException:
         for archived in written:
-            try:
+            with contextlib.suppress(OSError):
                 archived.path.unlink(missing_ok=True)
-            except OSError:
-                pass
         raise
     return written
 

@@ -1,6 +1,7 @@
 """Schema migrations, run from code (`nocctl init`, `nocctl db …`). Alembic is imported only here."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 @dataclass
 class Revision:
     revision: str
-    down_revision: str | None
+    down_revision: str | Sequence[str] | None  # None for the first; a merge has several
     message: str
     is_head: bool
     is_current: bool
@@ -29,7 +30,7 @@ def _config(connection=None):
     return cfg
 
 
-def _run_with_fk_off(engine: "Engine", action) -> None:
+def _run_with_fk_off(engine: Engine, action) -> None:
     """Run a migration action on one connection. SQLite's foreign keys are switched off
     while batch operations rebuild tables, as SQLite's ALTER TABLE procedure requires."""
     with engine.connect() as conn:
@@ -41,7 +42,7 @@ def _run_with_fk_off(engine: "Engine", action) -> None:
             conn.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
-def _move(engine: "Engine", step, revision: str) -> None:
+def _move(engine: Engine, step, revision: str) -> None:
     """Run an upgrade or downgrade; a revision Alembic cannot use is the user's error
     (unknown: exit 3; otherwise, e.g. a relative step past the end: exit 2)."""
     from alembic.util.exc import CommandError
@@ -54,19 +55,19 @@ def _move(engine: "Engine", step, revision: str) -> None:
         raise UsageError(f"cannot move the schema to {revision!r}: {exc}", "see `nocctl db history`") from None
 
 
-def upgrade(engine: "Engine", revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     _move(engine, command.upgrade, revision)
 
 
-def downgrade(engine: "Engine", revision: str) -> None:
+def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
     _move(engine, command.downgrade, revision)
 
 
-def current(engine: "Engine") -> str | None:
+def current(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
@@ -76,10 +77,12 @@ def current(engine: "Engine") -> str | None:
 def head() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    found = ScriptDirectory.from_config(_config()).get_current_head()
+    assert found is not None, "nocctl ships its migrations: there is always a head"
+    return found
 
 
-def history(engine: "Engine") -> list[Revision]:
+def history(engine: Engine) -> list[Revision]:
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(_config())
@@ -91,14 +94,14 @@ def history(engine: "Engine") -> list[Revision]:
     ]
 
 
-def autogenerate(engine: "Engine", message: str) -> None:
+def autogenerate(engine: Engine, message: str) -> None:
     """Developers: write a new migration from the difference between models and database."""
     from alembic import command
 
     _run_with_fk_off(engine, lambda cfg: command.revision(cfg, message=message, autogenerate=True))
 
 
-def drift(engine: "Engine") -> list:
+def drift(engine: Engine) -> list:
     """Differences between the models and the database (empty when they agree)."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext

@@ -55,18 +55,30 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.errors import BadInput, NotFound
+from nocctl.errors import NotFound
 from nocctl.models import BusinessUnit, Person, Snapshot, Tenant
-from nocctl.models.base import UTCDateTime
 from nocctl.rawsql import RawSQL
-from nocctl.services import maintenance, passlock
-from nocctl.services.rbac import Actor, Caller, authenticate
-from nocctl.services.reports import _visibility  # the reports' view filter: grants read once
+from nocctl.services import access, derived, maintenance, passlock
+from nocctl.services.access import Scope
+from nocctl.services.feed_conditions import (
+    EXPECTED_SHIFT,
+    MISSING,
+    OPEN_TICKET,
+    PENDING_WORK_ORDER,
+    PRESENT,
+    Config,
+    Unit,
+    device_offline,
+    late,
+    params,
+    query,
+)
+from nocctl.services.rbac import Caller
 from nocctl.vocabulary import SEVERITIES
 
 UTC = timezone.utc
@@ -83,40 +95,7 @@ TABLE_COLUMNS = ("id", "window_end", "scope", "client", "site", "state", "city",
                  "in_maintenance", *HEADLINE)
 
 
-# ---------------------------------------------------------------- settings and window
-
-@dataclass(frozen=True)
-class Config:
-    """The `[snapshot]` settings, parsed (durations in seconds)."""
-
-    window: int = 300
-    device_offline_after: int = 900
-    attendance_grace: int = 900
-    late_rate: float = 0.25
-    late_min_shifts: int = 4
-    sync_health_min: float = 80.0
-
-    @classmethod
-    def of(cls, settings: dict[str, Any], window: str | None = None) -> "Config":
-        """From `settings.get("snapshot")`; `window` (the --window option) wins over the file."""
-        def number(key: str, kind: type, low: float, high: float | None = None):
-            value = settings.get(key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or \
-                    (high is not None and value > high):
-                bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-                raise BadInput(f"snapshot.{key} in the config must be a number {bound}, not {value!r}")
-            return kind(value)
-
-        return cls(
-            window=clock.parse_duration(window or settings.get("window"), "--window" if window else "snapshot.window"),
-            device_offline_after=clock.parse_duration(settings.get("device_offline_after"),
-                                                      "snapshot.device_offline_after"),
-            attendance_grace=clock.parse_duration(settings.get("attendance_grace"), "snapshot.attendance_grace"),
-            late_rate=number("late_rate", float, 0, 1),
-            late_min_shifts=number("late_min_shifts", int, 1),
-            sync_health_min=number("sync_health_min", float, 0, 100),
-        )
-
+# ---------------------------------------------------------------- window
 
 def align(now: datetime, window: int) -> tuple[datetime, datetime]:
     """[start, end) of the window ending at `now` aligned down to `window` seconds on the epoch."""
@@ -125,62 +104,7 @@ def align(now: datetime, window: int) -> tuple[datetime, datetime]:
     return end - size, end
 
 
-# ---------------------------------------------------------------- shared SQL definitions
-# (the metrics count them, the derived alerts are raised from them: one definition each)
-
-def plus_seconds(dialect: str, column: str, seconds: str) -> str:
-    """SQL: the instant `column` plus `seconds` (an SQL integer expression). SQLite keeps
-    instants as fixed-width text (`YYYY-MM-DD HH:MM:SS.ffffff`): whole seconds are added to
-    the part before the fraction, which is kept, so the result compares exactly."""
-    if dialect == "postgresql":
-        return f"({column} + ({seconds}) * interval '1 second')"
-    return (f"(strftime('%Y-%m-%d %H:%M:%S', substr({column}, 1, 19), '+' || ({seconds}) || ' seconds')"
-            f" || substr({column}, 20))")
-
-
-OPEN_TICKET = ("kind = 'ticket' AND upper(coalesce(status, '')) NOT IN ('RESOLVED', 'CLOSED')"
-               " AND (opened_at IS NULL OR opened_at < :end)")
-PENDING_WORK_ORDER = "kind = 'work_order' AND upper(coalesce(status, '')) NOT IN ('COMPLETED', 'CANCELLED')"
-EXPECTED_SHIFT = "kind = 'attendance' AND shift_start < :end AND (shift_end IS NULL OR shift_end > :start)"
-PRESENT = "checked_in_at < :end"
-MISSING = "(checked_in_at IS NULL OR checked_in_at >= :end) AND shift_start <= :grace_cut"
-
-
-def late(dialect: str) -> str:
-    return f"checked_in_at < :end AND checked_in_at > {plus_seconds(dialect, 'shift_start', ':grace')}"
-
-
-def device_offline(dialect: str) -> str:
-    return (f"(upper(coalesce(status, '')) = 'OFFLINE'"
-            f" OR {plus_seconds(dialect, 'last_seen_at', 'coalesce(offline_after, :offline_after)')} < :end)")
-
-
-def params(tenant_id: int, start: datetime, end: datetime, config: Config) -> dict[str, Any]:
-    return {"tid": tenant_id, "start": start, "end": end, "grace": config.attendance_grace,
-            "grace_cut": end - timedelta(seconds=config.attendance_grace),
-            "offline_after": config.device_offline_after, "sync_min": config.sync_health_min}
-
-
-def query(sql: str, **columns: Any):
-    """A text query whose instant parameters (and the given result columns) are typed, so
-    both backends bind and return aware UTC datetimes."""
-    stmt = text(sql).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in ("start", "end", "grace_cut")
-                                  if f":{name}" in sql))
-    return stmt.columns(**columns) if columns else stmt
-
-
 # ---------------------------------------------------------------- units
-
-@dataclass(frozen=True)
-class Unit:
-    id: int
-    kind: str  # CLIENT | SITE
-    code: str
-    client_id: int
-    city: str | None
-    state: str | None
-    officer: str | None  # a site's in-charge, a client's owner (username)
-
 
 def load_units(session: Session, tenant_id: int) -> dict[int, Unit]:
     in_charge, owner = aliased(Person), aliased(Person)
@@ -376,7 +300,6 @@ def run(engine: Engine, config: Config, caller: Caller, now: datetime, dry_run: 
     exit 75); one transaction per tenant, rolled back on a dry run. Runs as the system.
     `on_reject(tenant slug, ingest Reject)` hears of a derived record ingest refused."""
     from nocctl.db import make_sessionmaker
-    from nocctl.services import derived
 
     started = time.monotonic()
     start, end = align(now, config.window)
@@ -426,12 +349,12 @@ def run(engine: Engine, config: Config, caller: Caller, now: datetime, dry_run: 
 
 # ---------------------------------------------------------------- list and show
 
-def _listing(actor: Actor, seen):
+def _listing(seen: Scope):
     client, site = aliased(BusinessUnit), aliased(BusinessUnit)
     query = (select(Snapshot, client.code.label("client"), site.code.label("site"))
              .join(client, client.id == Snapshot.client_id)
              .outerjoin(site, site.id == Snapshot.site_id)
-             .where(Snapshot.tenant_id == actor.tenant_id, seen(Snapshot.client_id, Snapshot.site_id)))
+             .where(Snapshot.tenant_id == seen.actor.tenant_id, seen.visible(Snapshot.client_id, Snapshot.site_id)))
     return query, client, site
 
 
@@ -446,36 +369,19 @@ def _row(row) -> dict[str, Any]:
     return data
 
 
-def _unit(session: Session, actor: Actor, seen, code: str, kind: str) -> int:
-    """The id of a client or site the caller can see (a client: any of its units), else 3."""
-    unit = session.execute(select(BusinessUnit.id, BusinessUnit.client_id).where(
-        BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.code == code, BusinessUnit.kind == kind)).first()
-    if unit is not None:
-        if kind == "SITE":
-            shown = session.scalar(select(select(BusinessUnit.id).where(
-                BusinessUnit.id == unit.id, seen(BusinessUnit.client_id, BusinessUnit.id)).exists()))
-        else:
-            shown = session.scalar(select(select(BusinessUnit.id).where(
-                BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.client_id == unit.id,
-                seen(BusinessUnit.client_id, BusinessUnit.id)).exists()))
-        if shown:
-            return unit.id
-    raise NotFound(f"no {kind.lower()} {code!r}", "see `nocctl org list`")
-
-
 def list_snapshots(session: Session, caller: Caller, client: str | None = None, site: str | None = None,
                    since: datetime | None = None, until: datetime | None = None, limit: int = 100
                    ) -> list[dict[str, Any]]:
     """Snapshots the caller can see, newest window first (within a window: by client, the
     client's own row before its sites). `since/until` bound the window end: [since, until)."""
     with session.begin():
-        actor = authenticate(session, caller)
-        seen = _visibility(session, actor)
-        query, client_unit, site_unit = _listing(actor, seen)
+        seen = access.for_caller(session, caller)
+        seen.require_view()
+        query, client_unit, site_unit = _listing(seen)
         if client is not None:
-            query = query.where(Snapshot.client_id == _unit(session, actor, seen, client, "CLIENT"))
+            query = query.where(Snapshot.client_id == seen.client(session, client).id)
         if site is not None:
-            query = query.where(Snapshot.site_id == _unit(session, actor, seen, site, "SITE"))
+            query = query.where(Snapshot.site_id == seen.site(session, site).id)
         if since is not None:
             query = query.where(Snapshot.window_end >= since)
         if until is not None:
@@ -488,8 +394,9 @@ def list_snapshots(session: Session, caller: Caller, client: str | None = None, 
 def show_snapshot(session: Session, caller: Caller, snapshot_id: int) -> dict[str, Any]:
     """One snapshot the caller can see, else 3."""
     with session.begin():
-        actor = authenticate(session, caller)
-        query, _, _ = _listing(actor, _visibility(session, actor))
+        seen = access.for_caller(session, caller)
+        seen.require_view()
+        query, _, _ = _listing(seen)
         row = session.execute(query.where(Snapshot.id == snapshot_id)).first()
         if row is None:
             raise NotFound(f"no snapshot {snapshot_id}", "see `nocctl snapshot list`")

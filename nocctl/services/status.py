@@ -32,10 +32,10 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.errors import NotFound
 from nocctl.models import BusinessUnit, Snapshot
-from nocctl.services.rbac import Caller, authenticate, visible
-from nocctl.services.reports import _visibility
+from nocctl.services import access
+from nocctl.services.access import Scope
+from nocctl.services.rbac import Caller
 from nocctl.vocabulary import SEVERITIES
 
 GROUPINGS = ("client", "site", "state", "city")
@@ -126,10 +126,11 @@ def _blank() -> dict[str, Any]:
     return dict.fromkeys(COLUMNS)
 
 
-def _latest(session: Session, tenant_id: int, seen, client_id: int | None, state: str | None, city: str | None,
+def _latest(session: Session, seen: Scope, client_id: int | None, state: str | None, city: str | None,
             sites_only: bool) -> list[Any]:
     """The latest snapshot of every unit in view (filters applied), in one query: units of
     the tenant, each joined to its snapshot whose window_end is the unit's greatest."""
+    tenant_id = seen.actor.tenant_id
     unit = aliased(BusinessUnit)
     client = aliased(BusinessUnit)
     newer = aliased(Snapshot)
@@ -154,24 +155,12 @@ def _latest(session: Session, tenant_id: int, seen, client_id: int | None, state
              .join(Snapshot, (Snapshot.tenant_id == tenant_id) & (Snapshot.unit_id == latest.c.unit_id)
                    & (Snapshot.window_end == latest.c.latest))
              .join(client, client.id == Snapshot.client_id)
-             .where(seen(Snapshot.client_id, Snapshot.site_id)))
+             .where(seen.visible(Snapshot.client_id, Snapshot.site_id)))
     if state is not None:
         query = query.where(func.lower(Snapshot.state) == state.lower())
     if city is not None:
         query = query.where(func.lower(Snapshot.city) == city.lower())
     return session.execute(query).all()
-
-
-def _client_id(session: Session, actor, code: str) -> int:
-    """A client the caller can see (some of), else "not found", as everywhere else."""
-    found = session.scalar(select(BusinessUnit.id).where(
-        BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.code == code, BusinessUnit.kind == "CLIENT"))
-    shown = found is not None and session.scalar(select(select(BusinessUnit.id).where(
-        BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.client_id == found,
-        visible(actor, BusinessUnit.client_id, BusinessUnit.id)).exists()))
-    if not shown:
-        raise NotFound(f"no client {code!r}", "see `nocctl org list`")
-    return found  # type: ignore[return-value]
 
 
 def _sort_key(row: dict[str, Any], by: str) -> tuple:
@@ -228,15 +217,15 @@ def status(session: Session, caller: Caller, by: str = "client", client: str | N
         raise ValueError(f"by must be one of {GROUPINGS}")
     now = clock.now()
     with session.begin():
-        actor = authenticate(session, caller)
-        seen = _visibility(session, actor)
-        client_id = _client_id(session, actor, client) if client is not None else None
+        seen = access.for_caller(session, caller)
+        seen.require_view()
+        client_id = seen.client(session, client).id if client is not None else None
         geo_filtered = state is not None or city is not None
-        snapshots = _latest(session, actor.tenant_id, seen, client_id, state, city,
+        snapshots = _latest(session, seen, client_id, state, city,
                             sites_only=by != "client" or geo_filtered)
         rows = _group(by, snapshots, now, geo_filtered)
         rows.sort(key=lambda row: _sort_key(row, by))
         none_at_all = not snapshots and not session.scalar(select(exists().where(
-            Snapshot.tenant_id == actor.tenant_id, seen(Snapshot.client_id, Snapshot.site_id))))
+            Snapshot.tenant_id == seen.actor.tenant_id, seen.visible(Snapshot.client_id, Snapshot.site_id))))
     filters = {k: v for k, v in (("client", client), ("state", state), ("city", city)) if v is not None}
     return StatusView(by, now, rows, none_at_all, filters)

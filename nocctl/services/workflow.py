@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from nocctl.errors import Conflict, ExitCode, NocError, NotFound, PermissionDenied
+from nocctl.errors import Conflict, ExitCode, NocError, NotFound
 from nocctl.services import audit
-from nocctl.services.rbac import Actor, grant_exists, grant_remedy
+from nocctl.services.access import Scope
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,6 @@ def failed(target: str, error: NocError, row_id: int | None = None) -> Outcome:
     return Outcome(target, row_id, False, None, str(error), int(error.exit_code))
 
 
-def has_capability(session: Session, actor: Actor, capability: str, client_id: int | None,
-                   site_id: int | None) -> bool:
-    return bool(session.scalar(select(grant_exists(actor, (capability,), [client_id, site_id]))))
-
-
 def apply(session: Session, table: Table, row_id: int, move: Move, values: dict[str, Any]) -> str:
     """Make the move or raise Conflict naming the status found. Returns the new status."""
     changed = session.execute(
@@ -67,7 +62,7 @@ def apply(session: Session, table: Table, row_id: int, move: Move, values: dict[
     return changed
 
 
-def move_each(session: Session, actor: Actor, table: Table, move: Move, targets: Iterable[tuple[str, Any]],
+def move_each(session: Session, scope: Scope, table: Table, move: Move, targets: Iterable[tuple[str, Any]],
               values: Callable[[Any], dict[str, Any]], details: dict[str, Any]) -> list[Outcome]:
     """Make `move` on each (label, row) target — row None when the person cannot see it —
     inside the caller's transaction: not found (3), not permitted (77) and refused moves (4)
@@ -79,9 +74,7 @@ def move_each(session: Session, actor: Actor, table: Table, move: Move, targets:
         try:
             if row is None:
                 raise NotFound(f"no {noun} {label}", f"see `nocctl {noun} list`")
-            if not has_capability(session, actor, move.capability, row.client_id, row.site_id):
-                raise PermissionDenied(f"{actor.username!r} lacks {move.capability} for {noun} {row.id}",
-                                       grant_remedy(actor.username, move.capability))
+            scope.require(move.capability, row.client_id, row.site_id, what=f"{noun} {row.id}")
             status = apply(session, table, row.id, move, values(row))
         except NocError as exc:
             outcomes.append(failed(label, exc, row.id if row else None))
@@ -89,7 +82,7 @@ def move_each(session: Session, actor: Actor, table: Table, move: Move, targets:
         entries.append(audit.Entry(move.audit_action, noun, row.id, {"from": row.status, "to": status, **details},
                                    row.client_id, row.site_id))
         outcomes.append(Outcome(label, row.id, True, status))
-    audit.record_many(session, actor, entries)
+    audit.record_many(session, scope.actor, entries)
     return outcomes
 
 

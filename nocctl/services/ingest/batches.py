@@ -68,7 +68,7 @@ def forked(batches: Iterator[list], batch_size: int, make: Callable[[tuple], tup
                             daemon=True)
     # multiprocessing closes sys.stdin in a new child before it runs; the reader still has
     # the rest of stdin to read. Without a sys.stdin at the fork it closes nothing.
-    stdin, sys.stdin = sys.stdin, None  # type: ignore[assignment]
+    stdin, sys.stdin = sys.stdin, None
     try:
         child.start()
     finally:

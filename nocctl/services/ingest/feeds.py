@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, overload
 
 from nocctl import clock
 from nocctl.errors import BadInput
@@ -77,12 +77,16 @@ class FeedItem(NamedTuple):
 
 def instant_text(value: datetime) -> Instant:
     """An aware instant in the FeedItem form (the text SQLAlchemy writes on SQLite)."""
-    return value.astimezone(timezone.utc).isoformat(" ", "microseconds")[:26]
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
+@overload
+def instant_value(text: Instant) -> datetime: ...
+@overload
+def instant_value(text: None) -> None: ...
 def instant_value(text: Instant | None) -> datetime | None:
     """The aware UTC datetime of a FeedItem instant."""
-    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 _INDEX = {name: i for i, name in enumerate(FeedItem._fields)}
@@ -259,9 +263,8 @@ def _checks(kind: str, v: list) -> None:
                 raise RecordError("closed_at is before opened_at")
             if v[_INDEX["due_at"]] is not None and v[_INDEX["due_at"]] < opened:
                 raise RecordError("due_at is before opened_at")
-    elif kind == "attendance":
-        if v[_INDEX["shift_end"]] <= v[_INDEX["shift_start"]]:
-            raise RecordError("shift_end must be after shift_start")
+    elif kind == "attendance" and v[_INDEX["shift_end"]] <= v[_INDEX["shift_start"]]:
+        raise RecordError("shift_end must be after shift_start")
 
 
 _CHECKED = frozenset(("ticket", "attendance"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from nocctl.clock import parse_instant
@@ -96,8 +96,8 @@ def _ident(record: dict, key: str, limit: int = 200) -> str | None:
 
 # Instants a record may carry: from the Unix epoch (a clock never set says 1970) to well
 # before the calendar ends, so that windows and durations around them stay computable.
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def instant(value: Any, key: str) -> datetime:
@@ -149,9 +149,9 @@ def native(record: Any) -> Record:
     dedup_key = _optional(record, "dedup_key", 200)
     trigger = action == "trigger"
     alert_type = get("alert_type")
-    if type(alert_type) is not str or not ALERT_TYPE.match(alert_type):
-        if trigger or dedup_key is None or alert_type is not None:
-            alert_type = alert_type_name(alert_type)
+    if (type(alert_type) is not str or not ALERT_TYPE.match(alert_type)) and (
+            trigger or dedup_key is None or alert_type is not None):
+        alert_type = alert_type_name(alert_type)
     severity = get("severity")
     if (type(severity) is not str or severity not in SEVERITY_SET) and (trigger or severity is not None):
         severity = _severity(severity)

@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 
 from nocctl import clock
 from nocctl.errors import NocError, NotFound, PermissionDenied, TemporaryFailure, from_database_error
-from nocctl.models import AccessGrant, Alert, BusinessUnit
-from nocctl.services import audit, incidents, maintenance
+from nocctl.models import Alert, BusinessUnit
+from nocctl.rawsql import RawSQL
+from nocctl.services import access, audit, incidents, maintenance
 from nocctl.services.ingest import formats, reader
 from nocctl.services.ingest.batches import read_batches
 from nocctl.services.ingest.formats import Record, RecordError
-from nocctl.rawsql import RawSQL
 from nocctl.services.ingest.reader import Document
 from nocctl.services.rbac import Actor, Caller, authenticate, tenant_id
 
@@ -195,10 +195,13 @@ class Ingest:
         if self.options.system:
             self.actor = Actor(tenant_id(session, self.caller.tenant), None, "system",  # type: ignore[arg-type]
                                self.caller.os_user, self.caller.host)
-            self.tenant_wide, self.allowed_units = True, set()
+            scope = access.Scope.system(self.actor)
         else:
             self.actor = authenticate(session, self.caller)
-            self._load_scope(session)
+            scope = access.load(session, self.actor)
+        # Where this person may ingest (77 when nowhere): records are placed (`_place`) and
+        # acknowledge/resolve events find their alerts (`_close`) within it.
+        self.may_ingest = scope.require_somewhere(access.INGEST)
         self._prepare(session)
         self.dialect = session.get_bind().dialect.name
         self.started = True
@@ -254,16 +257,6 @@ class Ingest:
         self.internal_errors += 1
         self.on_reject(reject)
         self.on_batch(self.summary)
-
-    def _load_scope(self, session: Session) -> None:
-        rows = session.execute(select(AccessGrant.scope_kind, AccessGrant.unit_id).where(
-            AccessGrant.tenant_id == self.actor.tenant_id, AccessGrant.person_id == self.actor.person_id,
-            AccessGrant.capability == "noc:ingest")).all()
-        if not rows:
-            raise PermissionDenied(f"{self.actor.username!r} lacks noc:ingest",
-                                   f"an admin can run `nocctl user grant {self.actor.username} noc:ingest`")
-        self.tenant_wide = any(kind == "TENANT" for kind, _ in rows)
-        self.allowed_units = {unit for _, unit in rows if unit is not None}
 
     # ------------------------------------------------------------ one batch
 
@@ -402,8 +395,8 @@ class Ingest:
             site_id, client_id, unit_code = None, client[0], client_code
         else:
             return None
-        if not self.tenant_wide and client_id not in self.allowed_units and site_id not in self.allowed_units:
-            raise RecordError(f"{self.actor.username!r} lacks noc:ingest for {unit_code!r}")
+        if not self.may_ingest.covers(client_id, site_id):
+            raise RecordError(f"{self.actor.username!r} lacks {access.INGEST} for {unit_code!r}")
         return client_id, site_id, unit_code
 
     def _drop_replayed(self, sql: RawSQL, events: list[Event], now: datetime) -> list[Event]:
@@ -605,15 +598,16 @@ class Ingest:
         query = select(ALERTS.c.id, ALERTS.c.dedup_key, ALERTS.c.status, ALERTS.c.first_seen_at,
                        ALERTS.c.acknowledged_at, ALERTS.c.acknowledged_by, ALERTS.c.time_to_ack,
                        ALERTS.c.client_id, ALERTS.c.site_id).where(
-            ALERTS.c.tenant_id == self.actor.tenant_id, ACTIVE)
+            ALERTS.c.tenant_id == self.actor.tenant_id, ACTIVE,
+            # An event by key alone reaches only alerts within the sender's scope (and locks no others).
+            self.may_ingest.where(ALERTS.c.client_id, ALERTS.c.site_id))
         state: dict[str, dict] = {}
         for i in range(0, len(keys), 500):
             chunk = query.where(ALERTS.c.dedup_key.in_(keys[i:i + 500])).order_by(ALERTS.c.dedup_key)
             if self.dialect == "postgresql":
                 chunk = chunk.with_for_update()
             for row in session.execute(chunk):
-                if self.tenant_wide or row.client_id in self.allowed_units or row.site_id in self.allowed_units:
-                    state[row.dedup_key] = dict(row._mapping)
+                state[row.dedup_key] = dict(row._mapping)
         changed: dict[int, dict] = {}
         for event in closes:
             alert = state.get(event.dedup_key)

@@ -220,6 +220,7 @@ class _Input:
         self.started = False
 
     def piece(self) -> bytes | None:
+        piece: bytes | None
         if self.pushed:
             piece = self.pushed.pop()
         else:
@@ -295,7 +296,8 @@ class _Kept:
     its whole size in bytes."""
 
     def __init__(self, limit: int):
-        self.limit, self.parts, self.size = limit, [], 0
+        self.limit, self.size = limit, 0
+        self.parts: list[str] = []
 
     def add(self, taken: str) -> None:
         if self.size < self.limit:

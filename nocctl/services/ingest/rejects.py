@@ -14,11 +14,12 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from nocctl import clock
-from nocctl.errors import NocError, PermissionDenied
-from nocctl.models import AccessGrant, IngestReject, Person
+from nocctl.errors import NocError
+from nocctl.models import IngestReject, Person
+from nocctl.services import access
 from nocctl.services.ingest.pipeline import Ingest, Options, Reject
 from nocctl.services.ingest.reader import read_documents
-from nocctl.services.rbac import Actor, Caller, authenticate, grant_remedy
+from nocctl.services.rbac import Actor, Caller, authenticate
 from nocctl.vocabulary import FEED_KINDS
 
 COLUMNS = ("id", "received_at", "source", "line", "input_format", "sender", "reason", "status", "attempts")
@@ -26,13 +27,9 @@ COLUMNS = ("id", "received_at", "source", "line", "input_format", "sender", "rea
 
 def _visible(session: Session, actor: Actor) -> ColumnElement[bool]:
     """The rejects this person may list and retry (exit 77 without any noc:ingest)."""
-    scopes = set(session.scalars(select(AccessGrant.scope_kind).where(
-        AccessGrant.tenant_id == actor.tenant_id, AccessGrant.person_id == actor.person_id,
-        AccessGrant.capability == "noc:ingest")))
-    if not scopes:
-        raise PermissionDenied(f"{actor.username!r} lacks noc:ingest", grant_remedy(actor.username, "noc:ingest"))
+    may_ingest = access.load(session, actor).require_somewhere(access.INGEST)
     mine = IngestReject.tenant_id == actor.tenant_id
-    return mine if "TENANT" in scopes else mine & (IngestReject.sender_person_id == actor.person_id)
+    return mine if may_ingest.tenant_wide else mine & (IngestReject.sender_person_id == actor.person_id)
 
 
 def _sender(row: IngestReject, username: str | None) -> str:

@@ -1,0 +1,31 @@
+"""Maintenance windows (DESIGN §3), by noun: the window as a rule and its occurrences
+(`windows`), a new window's request checked (`validation`), and the commands
+(`commands`). Everything callers use is named here."""
+from __future__ import annotations
+
+from nocctl.services.maintenance.commands import (
+    CAPABILITY,
+    LIST_COLUMNS,
+    STATES,
+    Added,
+    add,
+    check,
+    delete,
+    end,
+    list_windows,
+    show,
+)
+from nocctl.services.maintenance.validation import (
+    RECURRENCES,
+    SCOPES,
+    NewWindow,
+    parse_weekdays,
+    type_names,
+    validate,
+    zone_named,
+)
+from nocctl.services.maintenance.windows import WEEKDAYS, Rulebook, WindowRule, load_rules
+
+__all__ = ["CAPABILITY", "LIST_COLUMNS", "RECURRENCES", "SCOPES", "STATES", "WEEKDAYS", "Added", "NewWindow",
+           "Rulebook", "WindowRule", "add", "check", "delete", "end", "list_windows", "load_rules",
+           "parse_weekdays", "show", "type_names", "validate", "zone_named"]
