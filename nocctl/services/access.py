@@ -174,11 +174,6 @@ class Scope:
     def sees_client(self, client_id: int | None) -> bool:
         return self.view.covers_client(client_id)
 
-    @property
-    def sees_anything(self) -> bool:
-        """Holds a view capability somewhere."""
-        return bool(self.view)
-
     def visible_to_viewers(self) -> ColumnElement[bool]:
         """SQL filter of tenant-wide objects that bear on everyone's alerts (a tenant-wide
         maintenance window or on-call schedule): shown to whoever sees anything."""
