@@ -1,11 +1,15 @@
 """The one clock of nocctl. `NOC_NOW` (ISO 8601 with offset) fixes it for every command,
-so tests, the demo and replays of history run at a chosen time."""
+so tests, the demo and replays of history run at a chosen time.
+
+Interactive commands read `now()`. A cron pass does not: its instant (`--now`, else `now()`
+once at the start) is handed down explicitly to everything it writes, audit rows included
+(`services/passes.py`), so a pass neither depends on nor changes this process-wide clock —
+but for one bridge: the ingest pipeline still reads `now()`, so the snapshot pass fixes the
+clock around its derived alerts' ingest (`services/snapshot.py`, `_ingest_clock`)."""
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 from nocctl.errors import BadInput
@@ -23,23 +27,14 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def set_now(instant: datetime | None) -> None:
-    """Fix the clock for this process (the passes' `--now`); None returns to real time."""
+def set_now(instant: datetime | None) -> datetime | None:
+    """Fix the clock for this process (the demo's simulated time); None returns to NOC_NOW
+    or real time. Returns the instant it was fixed at before (None: not fixed), so a caller
+    can put it back."""
     global _override  # noqa: PLW0603 -- one clock per process is the point: every "now" agrees
-    _override = instant.astimezone(UTC) if instant else None
-
-
-@contextmanager
-def fixed_at(instant: datetime) -> Iterator[datetime]:
-    """The clock reads `instant` inside the block (a pass's `--now`: its audit rows and
-    every other "now" agree), then what it read before."""
-    global _override  # noqa: PLW0603 -- restores the process-wide clock set_now changed
     before = _override
-    set_now(instant)
-    try:
-        yield instant
-    finally:
-        _override = before
+    _override = instant.astimezone(UTC) if instant else None
+    return before
 
 
 def parse_instant(text: str, what: str = "time") -> datetime:

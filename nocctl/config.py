@@ -2,6 +2,10 @@
 
 The config file is TOML: `NOC_CONFIG` > `$XDG_CONFIG_HOME/nocctl/config.toml`
 (`~/.config/nocctl/config.toml`) > `/etc/nocctl/config.toml`.
+
+The tunables are read through the typed accessors of `Settings` (`settings.correlation_window`,
+`.auto_incidents`, `.sla`, `.snapshot`, `.retention`, `.notify`, `.ingest`; the classes are in
+`nocctl/tunables.py`): each parses its section the first time it is read and keeps it.
 """
 from __future__ import annotations
 
@@ -9,71 +13,27 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from nocctl import tunables
 from nocctl.errors import BadInput
+from nocctl.tunables import (  # DEFAULTS, IngestLimits and parse_size are also imported from here
+    DEFAULTS,
+    AutoIncidents,
+    IngestLimits,
+    NotifyConfig,
+    RetentionPolicy,
+    Sla,
+    SnapshotConfig,
+)
+from nocctl.tunables import parse_size as parse_size
 
 SYSTEM_CONFIG = Path("/etc/nocctl/config.toml")
 
-# Defaults of the tunables other parts read through `Settings.get`.
-DEFAULTS: dict[str, Any] = {
-    "correlation_window": "10m",
-    "incident_min_severity": "CRITICAL",
-    "sla": {"CRITICAL": "4h", "HIGH": "8h", "MEDIUM": "24h", "LOW": "72h"},
-    # The snapshot pass: its window, and the thresholds of the alerts it derives from feeds.
-    "snapshot": {
-        "window": "5m",
-        "device_offline_after": "15m",  # a device unseen this long is offline (unless its record says)
-        "attendance_grace": "15m",  # a shift started this long ago without a check-in is missing
-        "late_rate": 0.25,  # ATTENDANCE_ANOMALY when more of a site's check-ins are late
-        "late_min_shifts": 4,  # … among at least this many shifts
-        "sync_health_min": 80,  # SYNC_DEGRADED under this device sync health (0-100)
-    },
-    # Retention ages. Alerts and incidents are kept unless an archive age is set for them
-    # (`alerts`, `incidents`): they are then written to an archive file before deletion.
-    "retention": {"snapshots": "30d", "event_keys": "30d", "notifications": "30d", "rejects": "30d"},
-    # Ingest limits: a record (an NDJSON line, an array element, a document) larger than
-    # this is a reject; so is an event time this far ahead of the clock (a host clock gone
-    # wrong, or a typo in the year), which would sort before everything real for ever.
-    "ingest": {"max_record_size": "1MiB", "max_future_skew": "10m"},
-}
-
 # Keys whose values (and everything inside them) are secret. HTTP headers carry tokens.
 _SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|credential|headers)", re.IGNORECASE)
-
-
-_SIZE = re.compile(r"^\s*(\d+)\s*(|b|kib|kb|k|mib|mb|m|gib|gb|g)\s*$", re.IGNORECASE)
-_SIZE_FACTOR = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
-                "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
-
-
-def parse_size(value: Any, what: str) -> int:
-    """`1MiB`, `512KiB`, `2m`, or plain bytes -> bytes (> 0). Units are binary (KB = KiB)."""
-    match = _SIZE.match(str(value)) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-    if match is None or int(match.group(1)) == 0:
-        raise BadInput(f"{what} {value!r} is not a size", "use e.g. 1MiB, 512KiB or a number of bytes")
-    return int(match.group(1)) * _SIZE_FACTOR[match.group(2).lower()]
-
-
-@dataclass(frozen=True)
-class IngestLimits:
-    """The `[ingest]` section, parsed."""
-
-    max_record_bytes: int
-    max_future_skew: int  # seconds
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> IngestLimits:
-        from nocctl.clock import parse_duration
-
-        section = settings.get("ingest")
-        unknown = set(section) - set(DEFAULTS["ingest"])
-        if unknown:
-            raise BadInput(f"unknown key(s) in [ingest]: {', '.join(sorted(unknown))}",
-                           "the keys are " + ", ".join(DEFAULTS["ingest"]))
-        return cls(parse_size(section["max_record_size"], "ingest.max_record_size"),
-                   parse_duration(section["max_future_skew"], "ingest.max_future_skew"))
 
 
 def data_home() -> Path:
@@ -108,8 +68,11 @@ def load_config_file() -> tuple[Path | None, dict[str, Any]]:
     return None, {}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
+    """What is in force for one invocation. Frozen, so what an accessor parsed stays true:
+    `dataclasses.replace` makes new settings, which parse again."""
+
     database_url: str
     tenant: str
     actor: str | None
@@ -118,11 +81,56 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict)
 
     def get(self, key: str) -> Any:
-        """A tunable from the config file, else its default."""
+        """A tunable from the config file (a table merged over its default), else its
+        default: the raw TOML value. Prefer the typed accessors below."""
         value = self.file.get(key, DEFAULTS.get(key))
         if isinstance(value, dict) and isinstance(DEFAULTS.get(key), dict):
             return {**DEFAULTS[key], **value}
         return value
+
+    # Parsed on first use and kept (cached_property writes the instance's __dict__, which a
+    # frozen dataclass without slots has). A bad section raises each time it is read and
+    # never affects the others.
+
+    @cached_property
+    def correlation_window(self) -> int:
+        """`correlation_window` in seconds (default 600, from "10m")."""
+        return tunables.correlation_window(self.get("correlation_window"))
+
+    @cached_property
+    def sla(self) -> Sla:
+        """The `[sla]` targets by severity."""
+        return Sla.parse(self.get("sla"))
+
+    @cached_property
+    def auto_incidents(self) -> AutoIncidents | None:
+        """Automatic incidents, or None when `incident_min_severity = "none"` turns them
+        off (the `[sla]` table is then not read)."""
+        level = tunables.incident_min_severity(self.get("incident_min_severity"))
+        return None if level is None else AutoIncidents(level, self.sla)
+
+    @cached_property
+    def snapshot(self) -> SnapshotConfig:
+        """The `[snapshot]` section (see `snapshot_for` for the --window option)."""
+        return SnapshotConfig.of(self.get("snapshot"))
+
+    def snapshot_for(self, window: str | None) -> SnapshotConfig:
+        """The `[snapshot]` section with the --window option, when given, instead of
+        `snapshot.window` (which is then not read)."""
+        return SnapshotConfig.of(self.get("snapshot"), window) if window else self.snapshot
+
+    @cached_property
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy.parse(self.get("retention"))
+
+    @cached_property
+    def notify(self) -> NotifyConfig:
+        """The `[notify]` section: channels and retry policy (errors name this file)."""
+        return NotifyConfig.parse(self.get("notify"), self.config_path)
+
+    @cached_property
+    def ingest(self) -> IngestLimits:
+        return IngestLimits.parse(self.get("ingest"))
 
     def effective(self) -> dict[str, Any]:
         """Everything in force, secrets masked (for `config show`)."""

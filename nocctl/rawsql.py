@@ -9,15 +9,49 @@ connection, so the same transaction as the rest of the batch."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.orm import Session
 
 # Rows per multi-row VALUES on SQLite: a fixed size, so the statement text repeats and the
 # driver reuses one prepared statement instead of caching one per batch shape.
 SQLITE_ROWS = 500
+
+# The element type of the `unnest` array of a column, by its type as PostgreSQL DDL names it.
+# Strings go as text: an explicit cast to varchar(n) would cut a long value silently, where
+# the assignment to the column refuses it.
+_ARRAY_TYPES = {
+    "BIGINT": "bigint", "INTEGER": "integer", "SMALLINT": "smallint", "BOOLEAN": "boolean",
+    "VARCHAR": "text", "TEXT": "text", "JSONB": "jsonb", "BYTEA": "bytea", "FLOAT": "float8",
+    "DOUBLE PRECISION": "float8", "TIMESTAMP WITH TIME ZONE": "timestamptz",
+}
+_PG = PGDialect()
+
+
+def pg_type(table: Table, name: str) -> str:
+    """The PostgreSQL type `RawSQL.insert` casts column `name` of `table` to, from the table definition."""
+    ddl = table.c[name].type.compile(dialect=_PG)
+    base = ddl.split("(", 1)[0].strip()
+    try:
+        return _ARRAY_TYPES[base]
+    except KeyError:
+        raise ValueError(f"{table.name}.{name}: no array type for {ddl}") from None
+
+
+def columns_and_types(table: Table, names: Sequence[str]) -> tuple[str, list[str]]:
+    """(`INSERT INTO table (names…)`, their PostgreSQL types) for `RawSQL.insert`: both from
+    the one list of names and the table definition, so they cannot drift apart."""
+    return f"INSERT INTO {table.name} ({', '.join(names)})", [pg_type(table, name) for name in names]
+
+
+def update_by_id(table: Table, columns: Iterable[str]) -> str:
+    """`UPDATE table SET column = ?, … WHERE id = ?` for `RawSQL.many`, setting `columns`
+    (the keys of the fields a move sets, from `lifecycle`) in their order, then the id."""
+    return f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
 
 
 class RawSQL:

@@ -1,12 +1,13 @@
 """Vocabularies shared by models, services and the command line (plain strings, so the
-CLI can offer them as choices without importing SQLAlchemy)."""
+CLI can offer them as choices without importing SQLAlchemy). The statuses of alerts,
+incidents and notifications are `nocctl.lifecycle`'s, with their rules."""
 from __future__ import annotations
+
+# Named here too for cli/prefs.py, which still imports it from here; new code takes it from lifecycle.
+from nocctl.lifecycle import ALERT_STATUSES as ALERT_STATUSES
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")  # most severe first
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
-
-ALERT_STATUSES = ("NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED", "SUPPRESSED", "RESOLVED")
-INCIDENT_STATUSES = ("NEW", "ACKNOWLEDGED", "ASSIGNED", "IN_PROGRESS", "RESOLVED", "CLOSED")
 
 BUILTIN_ALERT_TYPES = (
     "SLA_BREACH",
@@ -27,7 +28,6 @@ RECURRENCES = ("NONE", "DAILY", "WEEKLY")
 
 # Escalation targets; the named ones fall through in this order when they resolve to nobody.
 ESCALATION_CHAIN = ("oncall", "site_in_charge", "client_owner")
-NOTIFICATION_STATUSES = ("PENDING", "SENT", "FAILED")
 
 # Operational feeds (`nocctl ingest --kind KIND`), kept in feed_record.
 FEED_KINDS = ("ticket", "work_order", "attendance", "device", "geofence", "security")

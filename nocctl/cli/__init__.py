@@ -64,7 +64,8 @@ class NocGroup(click.Group):
 @click.group(name="nocctl", cls=NocGroup, context_settings=CONTEXT_SETTINGS)
 @click.option("--db", metavar="URL", help="Database URL (env NOC_DATABASE_URL; default: SQLite in the data dir).")
 @click.option("--tenant", metavar="SLUG", help="Tenant (env NOC_TENANT; default: default).")
-@click.option("--as", "as_user", metavar="USER", help="Act as this person (env NOC_ACTOR); the audit log records your login too.")
+@click.option("--as", "as_user", metavar="USER",
+              help="Act as this person (env NOC_ACTOR); the audit log records your login too.")
 @click.option("-v", "--verbose", count=True, help="More logging; tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True,
@@ -89,8 +90,25 @@ def cli(ctx: click.Context, db, tenant, as_user, verbose, quiet, log_format):
 
 
 def _register() -> None:
-    from nocctl.cli import (alert, audit, demo, escalation, incident, ingest, maintenance, notify, oncall, org,
-                            prefs, report, retention, setup, snapshot, status, user)
+    from nocctl.cli import (
+        alert,
+        audit,
+        demo,
+        escalation,
+        incident,
+        ingest,
+        maintenance,
+        notify,
+        oncall,
+        org,
+        prefs,
+        report,
+        retention,
+        setup,
+        snapshot,
+        status,
+        user,
+    )
 
     for module in (setup, org, user, ingest, alert, audit, incident, maintenance, oncall, escalation, notify, prefs,
                    report, snapshot, status, retention, demo):

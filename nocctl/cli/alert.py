@@ -6,7 +6,8 @@ import click
 from nocctl.cli.common import App, emit_object, emit_rows, pass_app, show_options
 from nocctl.cli.moves import report_moves
 from nocctl.cli.prefs import pref_listing_options
-from nocctl.vocabulary import ALERT_STATUSES, SEVERITIES
+from nocctl.lifecycle import ALERT_ACTIVE, ALERT_STATUSES, RESOLVED
+from nocctl.vocabulary import SEVERITIES
 
 
 @click.group()
@@ -17,7 +18,8 @@ def alert():
 @alert.command("list")
 @click.option("--status", multiple=True, type=click.Choice(ALERT_STATUSES, case_sensitive=False),
               help="Only these statuses (repeatable; replaces your status preference).")
-@click.option("--active", is_flag=True, help="Only active alerts (not RESOLVED; replaces your status preference).")
+@click.option("--active", is_flag=True,
+              help=f"Only active alerts (not {RESOLVED}; replaces your status preference).")
 @click.option("--severity", multiple=True, type=click.Choice(SEVERITIES, case_sensitive=False),
               help="Only these severities (repeatable; replaces your severity preference).")
 @click.option("--type", "types", multiple=True, metavar="TYPE", help="Only this alert type (repeatable).")
@@ -26,7 +28,8 @@ def alert():
 @click.option("--since", metavar="TIME", help="First seen at or after TIME (ISO 8601 with offset).")
 @click.option("--until", metavar="TIME", help="First seen before TIME.")
 @click.option("--days", type=click.IntRange(1), help="First seen in the last N days.")
-@click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many, newest first.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
+              help="At most this many, newest first.")
 @pref_listing_options
 @pass_app
 def list_(app: App, status, active, severity, types, client, site, since, until, days, limit, no_prefs, fmt, out):
@@ -45,7 +48,7 @@ def list_(app: App, status, active, severity, types, client, site, since, until,
     start = end = None
     if since or until or days:
         start, end = clock.window(since, until, days)
-    statuses = list(status) or ([s for s in ALERT_STATUSES if s != "RESOLVED"] if active else [])
+    statuses = list(status) or (list(ALERT_ACTIVE) if active else [])
     listing = alerts.list_alerts(app.session(), app.caller(), statuses, severity, types, client, site, start, end,
                                  limit, use_prefs=not no_prefs)
     emit_listing(app, listing.rows, listing.applied, alerts.TABLE_COLUMNS, alerts.LIST_COLUMNS, fmt, out)

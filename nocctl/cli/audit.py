@@ -31,7 +31,8 @@ def _target(ctx, param, value: str | None) -> tuple[str, str | None] | None:
 @click.option("--since", metavar="TIME", help="Entries at or after TIME (ISO 8601 with offset).")
 @click.option("--until", metavar="TIME", help="Entries before TIME.")
 @click.option("--days", type=click.IntRange(1), help="Entries of the last N days.")
-@click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many, newest first.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
+              help="At most this many, newest first.")
 @listing_options
 @pass_app
 def list_(app: App, actor, action, target, since, until, days, limit, fmt, out):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from nocctl import output
 from nocctl.config import Settings
+
+if TYPE_CHECKING:  # the database layer is imported by the commands that use it
+    from sqlalchemy.engine import Engine
 
 
 class App:
@@ -18,9 +21,9 @@ class App:
     def __init__(self, settings: Settings, verbosity: int = 0):
         self.settings = settings
         self.verbosity = verbosity
-        self._engine = None
+        self._engine: Engine | None = None
 
-    def engine(self, create: bool = False):
+    def engine(self, create: bool = False) -> Engine:
         if self._engine is None:
             from nocctl.db import make_engine
 

@@ -142,9 +142,7 @@ def demo(ctx: click.Context, db_url, days, seed, html_path):
 
     end = clock.now().replace(microsecond=0)
     plan = simulator.Plan(end, days, seed)
-    options = Options("native", correlation_window=clock.parse_duration(app.settings.get("correlation_window"),
-                                                                        "correlation_window"),
-                      incidents=auto_incidents(app))
+    options = Options("native", correlation_window=app.settings.correlation_window, incidents=auto_incidents(app))
     progress = _Progress(sys.stderr.isatty() and app.verbosity >= 0)
     try:
         result = simulator.run(engine, app.settings, caller, admin, plan, options, progress)

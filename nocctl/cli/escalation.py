@@ -136,8 +136,7 @@ def escalate_run(app: App, now_text, dry_run, as_json):
     from nocctl.services import escalation as service
 
     now = clock.parse_instant(now_text, "--now") if now_text else clock.now()
-    with clock.fixed_at(now):
-        summary, escalations = service.run(app.engine(), app.settings, app.caller(), now, dry_run)
+    summary, escalations = service.run(app.engine(), app.settings, app.caller(), now, dry_run)
     if as_json:
         click.echo(json.dumps(escalations))
     log.get().info("escalate summary", now=clock.isoformat(now), **summary.as_dict())

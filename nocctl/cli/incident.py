@@ -6,7 +6,8 @@ import click
 from nocctl.cli.common import App, emit_object, emit_rows, pass_app, show_options
 from nocctl.cli.moves import report_moves
 from nocctl.cli.prefs import pref_listing_options
-from nocctl.vocabulary import INCIDENT_STATUSES, SEVERITIES
+from nocctl.lifecycle import ACKNOWLEDGED, CLOSED, IN_PROGRESS, INCIDENT_OPEN, INCIDENT_STATUSES, NEW, RESOLVED
+from nocctl.vocabulary import SEVERITIES
 
 
 @click.group()
@@ -31,21 +32,22 @@ def create(app: App, title, alert_ids, severity, client, site, runbook, ticket, 
     from nocctl.services import incidents
 
     made = incidents.create(app.session(write=True), app.caller(), title, list(alert_ids), severity, runbook, ticket,
-                            work_order, client, site, app.settings.get("sla"))
+                            work_order, client, site, dict(app.settings.sla.targets))
     emit_object(made, "json") if fmt == "json" else click.echo(made["id"])
 
 
 @incident.command("list")
 @click.option("--status", multiple=True, type=click.Choice(INCIDENT_STATUSES, case_sensitive=False),
               help="Only these statuses (repeatable).")
-@click.option("--open", "open_only", is_flag=True, help="Only incidents not RESOLVED or CLOSED.")
+@click.option("--open", "open_only", is_flag=True, help=f"Only incidents not {RESOLVED} or {CLOSED}.")
 @click.option("--severity", multiple=True, type=click.Choice(SEVERITIES, case_sensitive=False),
               help="Only these severities (repeatable; replaces your severity preference).")
 @click.option("--client", metavar="CODE", help="Only this client's incidents (replaces your client preference).")
 @click.option("--since", metavar="TIME", help="Created at or after TIME (ISO 8601 with offset).")
 @click.option("--until", metavar="TIME", help="Created before TIME.")
 @click.option("--days", type=click.IntRange(1), help="Created in the last N days.")
-@click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many, newest first.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
+              help="At most this many, newest first.")
 @pref_listing_options
 @pass_app
 def list_(app: App, status, open_only, severity, client, since, until, days, limit, no_prefs, fmt, out):
@@ -60,7 +62,7 @@ def list_(app: App, status, open_only, severity, client, since, until, days, lim
     start = end = None
     if since or until or days:
         start, end = clock.window(since, until, days)
-    statuses = list(status) or (list(incidents.OPEN) if open_only else [])
+    statuses = list(status) or (list(INCIDENT_OPEN) if open_only else [])
     rows, applied = incidents.list_incidents(app.session(), app.caller(), statuses, severity, client, start, end,
                                              limit, use_prefs=not no_prefs)
     emit_listing(app, rows, applied, incidents.TABLE_COLUMNS, incidents.LIST_COLUMNS, fmt, out)
@@ -102,11 +104,11 @@ def _move(action: str, summary: str):
     return incident.command(action)(command)
 
 
-for _name, _doc in (("ack", "Acknowledge incidents (NEW → ACKNOWLEDGED)."),
-                    ("start", "Start work on incidents (→ IN_PROGRESS)."),
-                    ("resolve", "Resolve incidents (→ RESOLVED; time_to_resolve from creation)."),
-                    ("reopen", "Reopen resolved incidents (RESOLVED → IN_PROGRESS)."),
-                    ("close", "Close incidents (→ CLOSED, final).")):
+for _name, _doc in (("ack", f"Acknowledge incidents ({NEW} → {ACKNOWLEDGED})."),
+                    ("start", f"Start work on incidents (→ {IN_PROGRESS})."),
+                    ("resolve", f"Resolve incidents (→ {RESOLVED}; time_to_resolve from creation)."),
+                    ("reopen", f"Reopen resolved incidents ({RESOLVED} → {IN_PROGRESS})."),
+                    ("close", f"Close incidents (→ {CLOSED}, final).")):
     _move(_name, _doc)
 
 

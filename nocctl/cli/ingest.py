@@ -3,10 +3,13 @@
 geofence and security events) through the same machinery."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,30 +17,27 @@ from nocctl import output
 from nocctl.cli.common import App, emit_rows, listing_options, note, pass_app
 from nocctl.vocabulary import FEED_KINDS
 
+if TYPE_CHECKING:
+    from nocctl.services.incidents import AutoIncidents
+
 FORMATS = ("auto", "native", "alertmanager", "pagerduty")
 KINDS = ("alert", *FEED_KINDS)
 
 
 def incident_level(app: App) -> str | None:
     """The configured `incident_min_severity`, checked; None when turned off."""
-    from nocctl.errors import BadInput
-    from nocctl.vocabulary import SEVERITIES
-
-    level = str(app.settings.get("incident_min_severity") or "none").upper()
-    if level in ("NONE", "OFF"):
-        return None
-    if level not in SEVERITIES:
-        raise BadInput(f"incident_min_severity {level!r} in the config is not a severity",
-                       "one of " + ", ".join(SEVERITIES) + ", or none")
-    return level
+    auto = app.settings.auto_incidents
+    return None if auto is None else auto.min_severity
 
 
-def auto_incidents(app: App):
-    """Automatic incidents as configured (`incident_min_severity = "none"` turns them off)."""
+def auto_incidents(app: App) -> AutoIncidents | None:
+    """Automatic incidents as configured (`incident_min_severity = "none"` turns them off),
+    as the ingest pipeline takes them."""
     from nocctl.services.incidents import AutoIncidents
 
-    level = incident_level(app)
-    return None if level is None else AutoIncidents(level, app.settings.get("sla"))
+    auto = app.settings.auto_incidents
+    # services.incidents still takes the `[sla]` table as a dict (of seconds, parsed once here).
+    return None if auto is None else AutoIncidents(auto.min_severity, dict(auto.sla.targets))
 
 
 class _Progress:
@@ -89,10 +89,8 @@ class RejectsFile:
         click.echo(f"nocctl: error: cannot write the rejects file {self.path}: {self.failed}; it is left as it was"
                    " before this run, and every reject is kept in the dead-letter table (`nocctl ingest rejects"
                    " list`)", err=True)
-        try:
+        with contextlib.suppress(OSError):
             self.handle.truncate(self.start)
-        except OSError:
-            pass
 
     def close(self) -> None:
         if self.failed is None:
@@ -104,10 +102,8 @@ class RejectsFile:
         try:
             self.handle.close()
         except OSError:
-            try:  # the buffer could not be flushed: cut it off again through the path
+            with contextlib.suppress(OSError):  # the buffer could not be flushed: cut it off again through the path
                 os.truncate(self.path, self.start)
-            except OSError:
-                pass
 
 
 def _sources(files: tuple[str, ...]):
@@ -119,7 +115,7 @@ def _sources(files: tuple[str, ...]):
             yield "<stdin>", pieces(sys.stdin.buffer)
         else:
             try:
-                handle = open(name, "rb")
+                handle = open(name, "rb")  # noqa: SIM115 - the `with` below closes it
             except OSError as exc:
                 from nocctl.errors import NotFound
 
@@ -185,19 +181,20 @@ def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, b
     if ctx.invoked_subcommand is not None:
         return
     app: App = ctx.obj
-    from nocctl import clock, log
-    from nocctl.config import IngestLimits
+    from nocctl import log
     from nocctl.services.ingest.batches import read_batches
     from nocctl.services.ingest.reader import read_documents
 
     # Everything that can be wrong with the settings is found before any input is read.
-    limits = IngestLimits.from_settings(app.settings)
+    limits = app.settings.ingest
     kind = kind.lower()
+    parse: Callable[[Any, str], Iterator[tuple[Any, Any]]]
+    make: Callable[[Any], Any]
     if kind == "alert":
         from nocctl.services.ingest import formats
 
-        window = clock.parse_duration(app.settings.get("correlation_window"), "correlation_window")
-        incident_level(app)
+        window = app.settings.correlation_window
+        incident_level(app)  # `incident_min_severity` and `[sla]` parsed and checked now, used below
         parse, how, make = formats.records_with_items, input_format, formats.Record._make
     else:
         if input_format != "auto":
@@ -270,7 +267,8 @@ def rejects():
 
 @rejects.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include rejects already re-processed.")
-@click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many (newest first).")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
+              help="At most this many (newest first).")
 @listing_options
 @pass_app
 def rejects_list(app: App, show_all, limit, fmt, out):
@@ -291,20 +289,19 @@ def rejects_retry(ctx, ids, as_json):
     Records that now go through are marked RETRIED; the others stay pending with the new
     reason. Exit 65 if any is still rejected."""
     app: App = ctx.obj
-    from nocctl import clock
     from nocctl.services.ingest import rejects as service
 
-    from nocctl.config import IngestLimits
-
-    window = clock.parse_duration(app.settings.get("correlation_window"), "correlation_window")
-    outcome = service.retry(lambda: app.session(write=True), app.caller(), ids, window, auto_incidents(app),
+    settings = app.settings
+    outcome = service.retry(lambda: app.session(write=True), app.caller(), ids, settings.correlation_window,
+                            auto_incidents(app),
                             on_reject=lambda r: click.echo(f"nocctl: reject {r.source}: still rejected: {r.reason}",
                                                            err=True),
-                            max_future_skew=IngestLimits.from_settings(app.settings).max_future_skew)
+                            max_future_skew=settings.ingest.max_future_skew)
     if as_json:
         click.echo(json.dumps(outcome))
     else:
-        click.echo(f"retried {outcome['retried']}: {outcome['accepted']} accepted, {outcome['rejected']} still rejected")
+        click.echo(f"retried {outcome['retried']}: {outcome['accepted']} accepted, "
+                   f"{outcome['rejected']} still rejected")
     if outcome["rejected"]:
         ctx.exit(65)
 

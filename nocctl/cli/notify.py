@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from nocctl.cli.common import App, emit_rows, listing_options, pass_app
-from nocctl.vocabulary import NOTIFICATION_STATUSES
+from nocctl.lifecycle import NOTIFICATION_STATUSES
 
 
 @click.group()
@@ -56,8 +56,7 @@ def run(ctx: click.Context, now_text, dry_run, as_json):
         logger.warning("notify.failed", id=failure.id, tenant_id=failure.tenant_id, channel=failure.channel,
                        attempts=failure.attempts, error=failure.error)
 
-    with clock.fixed_at(now):
-        summary = service.run(app.engine(), app.settings, now, dry_run=dry_run, on_failed=on_failed)
+    summary = service.run(app.engine(), app.settings, now, dry_run=dry_run, on_failed=on_failed)
     if as_json:
         import json
 
@@ -70,7 +69,8 @@ def run(ctx: click.Context, now_text, dry_run, as_json):
 @notify.command("list")
 @click.option("--status", type=click.Choice([s.lower() for s in NOTIFICATION_STATUSES], case_sensitive=False),
               help="Only messages in this status.")
-@click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many, newest first.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
+              help="At most this many, newest first.")
 @listing_options
 @pass_app
 def list_(app: App, status, limit, fmt, out):

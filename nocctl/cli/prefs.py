@@ -3,6 +3,7 @@ configuration), and the helpers listing commands use to apply them."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
 import click
@@ -129,7 +130,6 @@ def localise(rows: Sequence[Mapping[str, Any]], timezone: str | None) -> list[di
     if not timezone:
         return [dict(row) for row in rows]
     from datetime import datetime
-    from datetime import timezone as tz
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(timezone)
@@ -137,7 +137,7 @@ def localise(rows: Sequence[Mapping[str, Any]], timezone: str | None) -> list[di
     def shift(value: Any) -> Any:
         if not isinstance(value, datetime):
             return value
-        return (value if value.tzinfo else value.replace(tzinfo=tz.utc)).astimezone(zone).isoformat()
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone).isoformat()
 
     return [{key: shift(value) for key, value in row.items()} for row in rows]
 

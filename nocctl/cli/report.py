@@ -12,7 +12,6 @@ from nocctl.cli.common import App, note, pass_app
 from nocctl.reporting import FORMATS, format_for, sections_of
 from nocctl.vocabulary import REPORT_DEFINITIONS as DEFINITIONS
 
-
 SUMMARIES = {
     "mttr": "Mean time to resolve alerts: mean, p50, p90 and count, overall, by severity and by client.",
     "mtta": "Mean time to acknowledge alerts: mean, p50, p90 and count, overall, by severity and by client.",

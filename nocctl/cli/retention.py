@@ -55,8 +55,7 @@ def run(app: App, now_text, dry_run, as_json):
     from nocctl.services import retention as service
 
     now = clock.parse_instant(now_text, "--now") if now_text else clock.now()
-    with clock.fixed_at(now):
-        summary = service.run(app.engine(), app.settings, now, dry_run)
+    summary = service.run(app.engine(), app.settings, now, dry_run)
     data = summary.as_dict()
     if as_json:
         click.echo(json.dumps(data))

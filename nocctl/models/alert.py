@@ -6,20 +6,22 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from nocctl import lifecycle
 from nocctl.models.base import Base, BigId, Json, UTCDateTime, one_of
-from nocctl.vocabulary import ALERT_STATUSES, SEVERITIES
+from nocctl.vocabulary import SEVERITIES
 
-ACTIVE = text("status <> 'RESOLVED'")
-UNACKNOWLEDGED = text("status IN ('NEW', 'ESCALATED')")
+# The predicates of the partial indexes: their text is the migrations' too, word for word.
+ACTIVE = text(lifecycle.ALERT_ACTIVE_SQL)
+UNACKNOWLEDGED = text(lifecycle.ALERT_UNACKNOWLEDGED_SQL)
 
 
 class Alert(Base):
     __tablename__ = "alert"
     __table_args__ = (
         one_of("severity", SEVERITIES, "severity"),
-        one_of("status", ALERT_STATUSES, "status"),
+        one_of("status", lifecycle.ALERT_STATUSES, "status"),
         # At most one active alert per key: concurrent ingests upsert against this index
-        # (INSERT … ON CONFLICT … WHERE status <> 'RESOLVED'), so twins cannot be created.
+        # (INSERT … ON CONFLICT … WHERE <the ACTIVE predicate>), so twins cannot be created.
         Index("uq_alert_active_dedup", "tenant_id", "dedup_key", unique=True,
               sqlite_where=ACTIVE, postgresql_where=ACTIVE),
         Index("ix_alert_tenant_status_first_seen", "tenant_id", "status", "first_seen_at"),
@@ -39,7 +41,7 @@ class Alert(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("business_unit.id"))
     alert_type: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(16), default="NEW")
+    status: Mapped[str] = mapped_column(String(16), default=lifecycle.NEW)
     message: Mapped[str] = mapped_column(Text)
     entity_type: Mapped[str | None] = mapped_column(String(64))
     entity_id: Mapped[str | None] = mapped_column(String(200))

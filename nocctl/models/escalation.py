@@ -6,12 +6,12 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from nocctl import lifecycle
 from nocctl.models.base import Base, BigId, Json, UTCDateTime, one_of
-from nocctl.vocabulary import NOTIFICATION_STATUSES
 
 TENANT_DEFAULT = text("client_id IS NULL")
 CLIENT_POLICY = text("client_id IS NOT NULL")
-PENDING = text("status = 'PENDING'")
+PENDING = text(f"status = '{lifecycle.PENDING}'")  # the migrations' text, word for word
 
 
 class EscalationPolicy(Base):
@@ -46,7 +46,7 @@ class Notification(Base):
 
     __tablename__ = "notification"
     __table_args__ = (
-        one_of("status", NOTIFICATION_STATUSES, "status"),
+        one_of("status", lifecycle.NOTIFICATION_STATUSES, "status"),
         Index("ix_notification_tenant_due", "tenant_id", "next_attempt_at",
               sqlite_where=PENDING, postgresql_where=PENDING),
         Index("ix_notification_tenant_status_created", "tenant_id", "status", "created_at"),
@@ -62,7 +62,7 @@ class Notification(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("business_unit.id", ondelete="SET NULL"))
     recipient_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
-    status: Mapped[str] = mapped_column(String(10), default="PENDING")
+    status: Mapped[str] = mapped_column(String(10), default=lifecycle.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

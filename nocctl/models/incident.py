@@ -5,15 +5,16 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from nocctl import lifecycle
 from nocctl.models.base import Base, BigId, UTCDateTime, one_of
-from nocctl.vocabulary import INCIDENT_STATUSES, SEVERITIES
+from nocctl.vocabulary import SEVERITIES
 
 
 class Incident(Base):
     __tablename__ = "incident"
     __table_args__ = (
         one_of("severity", SEVERITIES, "severity"),
-        one_of("status", INCIDENT_STATUSES, "status"),
+        one_of("status", lifecycle.INCIDENT_STATUSES, "status"),
         Index("ix_incident_tenant_created_at", "tenant_id", "created_at"),
         Index("ix_incident_tenant_status", "tenant_id", "status"),
         Index("ix_incident_tenant_correlation", "tenant_id", "correlation_id"),
@@ -23,7 +24,7 @@ class Incident(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(300))
     severity: Mapped[str] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(16), default="NEW")
+    status: Mapped[str] = mapped_column(String(16), default=lifecycle.NEW)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("business_unit.id"))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("business_unit.id"))
     correlation_id: Mapped[str | None] = mapped_column(String(36))

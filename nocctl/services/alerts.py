@@ -12,12 +12,20 @@ from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
 from nocctl.errors import NotFound
+from nocctl.lifecycle import (
+    ALERT_ACTIVE,
+    ALERT_MOVES,
+    alert_acknowledged,
+    alert_assigned,
+    alert_escalated,
+    alert_resolved,
+)
 from nocctl.models import Alert, BusinessUnit, Person
 from nocctl.services import access
 from nocctl.services import prefs as preferences
 from nocctl.services.access import Scope
 from nocctl.services.rbac import Caller
-from nocctl.services.workflow import Move, Outcome, move_each, seconds_between
+from nocctl.services.workflow import Outcome, move_each
 
 LIST_COLUMNS = ("id", "alert_type", "severity", "status", "client", "site", "message", "entity_type", "entity_id",
                 "dedup_key", "duplicate_count", "first_seen_at", "last_seen_at", "correlation_id")
@@ -110,7 +118,8 @@ def show_alert(session: Session, caller: Caller, alert_id: int) -> dict:
         group = []
         if data["correlation_id"]:
             members, _, _ = _query(scope)
-            members = members.where(Alert.correlation_id == data["correlation_id"]).order_by(Alert.first_seen_at, Alert.id)
+            members = members.where(Alert.correlation_id == data["correlation_id"]).order_by(Alert.first_seen_at,
+                                                                                             Alert.id)
             group = [{k: m[k] for k in ("id", "alert_type", "severity", "status", "site", "first_seen_at")}
                      for m in (_row(r) for r in session.execute(members))]
         data["correlation_group"] = group
@@ -119,16 +128,6 @@ def show_alert(session: Session, caller: Caller, alert_id: int) -> dict:
 
 # ---------------------------------------------------------------- moves
 
-ACTIVE = ("NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED", "SUPPRESSED")
-MOVES = {
-    "acknowledge": Move("acknowledge", ("NEW", "ESCALATED", "ASSIGNED"), "ACKNOWLEDGED", "noc:ack_alerts",
-                        "ACKNOWLEDGE"),
-    "assign": Move("assign", ("NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED"), "ASSIGNED", "noc:assign_incidents",
-                   "ASSIGN"),
-    "escalate": Move("escalate", ("NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED"), "ESCALATED", "noc:escalate",
-                     "ESCALATE"),
-    "resolve": Move("resolve", ACTIVE, "RESOLVED", "noc:ack_alerts", "RESOLVE"),
-}
 ALERTS = Alert.__table__
 
 
@@ -148,28 +147,27 @@ def act(session: Session, caller: Caller, action: str, ids: Sequence[int] = (), 
     with session.begin():
         scope = access.for_caller(session, caller)
         actor = scope.actor
-        target_person = person_id(session, actor.tenant_id, assignee or escalate_to) \
-            if (assignee or escalate_to) else None
+        who = assignee or escalate_to
+        target_person = person_id(session, actor.tenant_id, who) if who else None
         query = select(Alert.id, Alert.client_id, Alert.site_id, Alert.status, Alert.first_seen_at,
                        Alert.escalation_level).where(Alert.tenant_id == actor.tenant_id,
                                                      scope.visible(Alert.client_id, Alert.site_id))
         conditions = [(str(i), Alert.id == i) for i in ids] + \
-                     [(key, (Alert.dedup_key == key) & Alert.status.in_(ACTIVE)) for key in dedup_keys]
+                     [(key, (Alert.dedup_key == key) & Alert.status.in_(ALERT_ACTIVE)) for key in dedup_keys]
         targets = ((label, session.execute(query.where(condition)).first()) for label, condition in conditions)
         details = {k: v for k, v in (("note", note), ("assignee", assignee), ("escalated_to", escalate_to)) if v}
-        return move_each(session, scope, ALERTS, MOVES[action], targets,
+        return move_each(session, scope, ALERTS, ALERT_MOVES[action], targets,
                          lambda row: _values(action, actor.person_id, now, row, note, target_person), details)
 
 
-def _values(action: str, person: int, now, row, note: str | None, target_person: int | None) -> dict:
+def _values(action: str, person: int | None, now: datetime, row: Any, note: str | None,
+            target_person: int | None) -> dict[str, Any]:
+    """The fields the move sets (`lifecycle`): `row` is the alert as found."""
     if action == "acknowledge":
-        return {"status": "ACKNOWLEDGED", "acknowledged_at": now, "acknowledged_by": person,
-                "time_to_ack": seconds_between(row.first_seen_at, now)}
+        return alert_acknowledged(now, person, row.first_seen_at)
     if action == "assign":
-        return {"status": "ASSIGNED", "assigned_at": now, "assigned_to": target_person}
+        return alert_assigned(now, target_person)
     if action == "escalate":
-        # The pass plans the next level from here.
-        return {"status": "ESCALATED", "escalated_at": now, "escalated_to": target_person,
-                "escalation_level": row.escalation_level + 1, "next_escalation_at": now}
-    return {"status": "RESOLVED", "resolved_at": now, "resolved_by": person, "resolution_note": note,
-            "time_to_resolve": seconds_between(row.first_seen_at, now)}
+        # One level up; the pass plans the next level from here (it looks again at once).
+        return alert_escalated(now, target_person, row.escalation_level + 1, now)
+    return alert_resolved(now, person, row.first_seen_at, note)

@@ -64,15 +64,17 @@ def hashed_fields(tenant_id: int, at: datetime, actor_id: int | None, os_user: s
     return fields
 
 
-def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> None:
-    """Append audit rows, chained, inside the caller's transaction."""
+def record_many(session: Session, actor: Actor, entries: Sequence[Entry], *, at: datetime | None = None) -> None:
+    """Append audit rows, chained, inside the caller's transaction, stamped `at`: a pass
+    gives its own instant; None (interactive commands) reads the clock."""
     if not entries:
         return
     tid = actor.tenant_id
     # Serialise writers of one tenant's chain (SQLite is serialised by its write lock).
     session.execute(select(Tenant.id).where(Tenant.id == tid).with_for_update())
     prev = session.scalar(select(AuditLog.hash).where(AuditLog.tenant_id == tid).order_by(AuditLog.id.desc()).limit(1))
-    at = clock.now()
+    if at is None:
+        at = clock.now()
     sql = RawSQL(session)  # driver-form values: a pass writes thousands of rows at once
     stamp = sql.ts(at)
     rows = []
@@ -90,15 +92,12 @@ def record_many(session: Session, actor: Actor, entries: Sequence[Entry]) -> Non
 
 def record(session: Session, actor: Actor, action: str, target_type: str | None = None,
            target_id: Any = None, details: dict[str, Any] | None = None, client_id: int | None = None,
-           site_id: int | None = None) -> None:
-    """Append one audit row inside the caller's transaction."""
-    record_many(session, actor, [Entry(action, target_type, target_id, details, client_id, site_id)])
+           site_id: int | None = None, *, at: datetime | None = None) -> None:
+    """Append one audit row inside the caller's transaction (`at` as for `record_many`)."""
+    record_many(session, actor, [Entry(action, target_type, target_id, details, client_id, site_id)], at=at)
 
 
 # ---------------------------------------------------------------- reading the log
-
-
-
 
 def list_entries(session: Session, caller: Caller, actor: str | None = None, action: str | None = None,
                  target_type: str | None = None, target_id: str | None = None, since: datetime | None = None,

@@ -42,6 +42,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from nocctl import clock
+from nocctl.lifecycle import ALERT_ACTIVE_SQL, SUPPRESSED
 from nocctl.models.base import UTCDateTime
 from nocctl.rawsql import RawSQL
 from nocctl.services.feed_conditions import (
@@ -55,7 +56,8 @@ from nocctl.services.feed_conditions import (
     params,
     query,
 )
-from nocctl.services.ingest.pipeline import Ingest, Options, Reject, Summary, default_dedup_key
+from nocctl.services.ingest.events import default_dedup_key
+from nocctl.services.ingest.pipeline import Ingest, Options, Reject, Summary
 from nocctl.services.ingest.reader import Document
 from nocctl.services.rbac import Caller
 
@@ -185,16 +187,17 @@ def _active(session: Session, tenant_id: int, keys: list[str]) -> dict[str, tupl
     whatever raised it (one lookup of the partial unique index per key)."""
     sql = RawSQL(session)
     found = sql.select_in(f"SELECT dedup_key, status, severity, message, last_seen_at FROM alert"
-                          f" WHERE tenant_id = {sql.mark} AND status <> 'RESOLVED' AND dedup_key {{in}}",
+                          f" WHERE tenant_id = {sql.mark} AND {ALERT_ACTIVE_SQL} AND dedup_key {{in}}",
                           [tenant_id], keys)
-    return {key: rest for key, *rest in found}
+    # Tuples, as `_derived` gives: `apply` compares a slice with a tuple (a list never equals one).
+    return {key: tuple(rest) for key, *rest in found}
 
 
 def _derived(session: Session, tenant_id: int) -> dict[str, tuple]:
     """The active alerts the pass raised: dedup key -> (status, severity, message, last_seen_at)."""
     rows = session.execute(query(
         "SELECT dedup_key, status, severity, message, last_seen_at FROM alert WHERE tenant_id = :tid"
-        " AND status <> 'RESOLVED' AND source = :source", last_seen_at=UTCDateTime()),
+        f" AND {ALERT_ACTIVE_SQL} AND source = :source", last_seen_at=UTCDateTime()),
         {"tid": tenant_id, "source": SOURCE})
     return {key: tuple(rest) for key, *rest in rows}
 
@@ -244,7 +247,7 @@ def apply(session: Session, caller: Caller, tenant_id: int, units: dict[int, Uni
             where = record.get("site") or record["client"]
             (rest if where in started else first).append(record)
             started.add(where)
-        elif current[0] == "SUPPRESSED" or current[1:3] != (record["severity"], record["message"]):
+        elif current[0] == SUPPRESSED or current[1:3] != (record["severity"], record["message"]):
             rest.append(record)
         else:
             outcome.unchanged += 1

@@ -15,32 +15,36 @@ for the due time; never → clear it. Writers that change what the decision depe
 always safe: the pass re-decides from the current row."""
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nocctl import clock
 from nocctl.errors import BadInput, Conflict, NotFound
-from nocctl.models import Alert, BusinessUnit, EscalationPolicy, Person, Tenant
-from nocctl.rawsql import RawSQL
-from nocctl.services import access, audit, notify, oncall, passlock
+from nocctl.lifecycle import ALERT_PASS_ESCALATE, ALERT_UNACKNOWLEDGED, alert_escalated, sql_in
+from nocctl.models import Alert, BusinessUnit, EscalationPolicy, Person
+from nocctl.rawsql import RawSQL, pg_type, update_by_id
+from nocctl.services import access, audit, notify, oncall, passes
 from nocctl.services.access import Unit
+from nocctl.services.passes import TenantRef
 from nocctl.services.rbac import Actor, Caller
 from nocctl.vocabulary import ESCALATION_CHAIN, SEVERITIES
 
 CAPABILITY = "noc:configure"
 DEFAULT_DELAYS = {"CRITICAL": 15 * 60, "HIGH": 30 * 60}
-UNACKNOWLEDGED = ("NEW", "ESCALATED")
 # Literal SQL, matching the partial index's predicate (SQLite uses the index only then; and
-# an executemany cannot expand an IN list).
-UNACKNOWLEDGED_SQL = text("alert.status IN ('NEW', 'ESCALATED')")
+# an executemany cannot expand an IN list); the statuses are lifecycle's constants.
+_UNACKNOWLEDGED = sql_in(ALERT_UNACKNOWLEDGED)
+_UNACKNOWLEDGED_SQL = text(f"alert.status IN {_UNACKNOWLEDGED}")
+_ESCALATABLE = sql_in(ALERT_PASS_ESCALATE.allowed)
+# The columns an escalation sets, in lifecycle's order (the values come from there too).
+_ESCALATED_COLUMNS = tuple(alert_escalated(datetime.min.replace(tzinfo=UTC), None, 0, None))
 
 
 # ---------------------------------------------------------------- policies
@@ -127,7 +131,7 @@ def show_policy(session: Session, caller: Caller, client_code: str | None = None
 
 def _replan(session: Session, tenant_id: int, client_id: int | None) -> int:
     """Make the pass look again at the unacknowledged alerts the policy governs."""
-    query = update(Alert).where(Alert.tenant_id == tenant_id, Alert.status.in_(UNACKNOWLEDGED))
+    query = update(Alert).where(Alert.tenant_id == tenant_id, Alert.status.in_(ALERT_UNACKNOWLEDGED))
     if client_id is not None:
         query = query.where(Alert.client_id == client_id)
     else:  # the tenant default governs the clients without a policy of their own
@@ -136,7 +140,8 @@ def _replan(session: Session, tenant_id: int, client_id: int | None) -> int:
         query = query.where(Alert.client_id.not_in(own))
     # No later than any due time the new policy can give.
     query = query.values(next_escalation_at=func.coalesce(Alert.escalated_at, Alert.first_seen_at))
-    return session.execute(query, execution_options={"synchronize_session": False}).rowcount
+    result = session.execute(query, execution_options={"synchronize_session": False})
+    return cast("CursorResult[Any]", result).rowcount  # an UPDATE: a cursor's result
 
 
 def _for_configuring(session: Session, caller: Caller, client_code: str | None
@@ -177,15 +182,16 @@ def set_policy(session: Session, caller: Caller, level_specs: Sequence[str], cli
         if stored is None:
             stored = EscalationPolicy(tenant_id=actor.tenant_id, client_id=client_id)
             session.add(stored)
+        now = clock.now()
         stored.levels, stored.max_level = levels, top
-        stored.updated_at, stored.updated_by = clock.now(), actor.person_id
+        stored.updated_at, stored.updated_by = now, actor.person_id
         try:
             session.flush()
         except IntegrityError:
             raise Conflict("the policy was changed by someone else meanwhile", "run the command again") from None
         replanned = _replan(session, actor.tenant_id, client_id)
         audit.record(session, actor, "CONFIG_CHANGE", "escalation_policy", stored.id,
-                     {"scope": scope, "before": before, "after": _content(levels, top)}, client_id)
+                     {"scope": scope, "before": before, "after": _content(levels, top)}, client_id, at=now)
         return {"client": client_code, "source": scope, **_content(levels, top), "replanned_alerts": replanned}
 
 
@@ -283,7 +289,7 @@ def _due(session: Session, tenant_id: int, now: datetime):
     columns = (Alert.id, Alert.client_id, Alert.site_id, Alert.severity, Alert.status, Alert.alert_type,
                Alert.message, Alert.dedup_key, Alert.first_seen_at, Alert.escalated_at, Alert.escalation_level)
     return session.execute(select(*columns)
-                           .where(Alert.tenant_id == tenant_id, UNACKNOWLEDGED_SQL, Alert.next_escalation_at <= now)
+                           .where(Alert.tenant_id == tenant_id, _UNACKNOWLEDGED_SQL, Alert.next_escalation_at <= now)
                            .order_by(Alert.next_escalation_at, Alert.id)).all()
 
 
@@ -337,46 +343,44 @@ def _write(sql: RawSQL, plans: list[tuple[int, int, datetime | None]], moves: li
     an engineer acknowledged or escalated meanwhile is left as they left it, and not
     audited. PostgreSQL: one UPDATE … FROM unnest(…) for all, without locking the due rows
     while the pass decides. SQLite: the pass holds the write lock from its first read;
-    one statement per alert costs microseconds there."""
-    if not sql.pg:
-        sql.many("UPDATE alert SET next_escalation_at = ? WHERE id = ? AND status IN ('NEW', 'ESCALATED')"
-                 " AND escalation_level = ?", [(sql.ts(at), i, level) for i, level, at in plans])
-        cursor = sql.dbapi.cursor()
-        try:
-            stamp, changed = sql.ts(now), set()
-            for m in moves:
-                cursor.execute("UPDATE alert SET status = 'ESCALATED', escalated_at = ?, escalated_to = ?,"
-                               " escalation_level = ?, next_escalation_at = ? WHERE id = ?"
-                               " AND status IN ('NEW', 'ESCALATED') AND escalation_level = ? RETURNING id",
-                               (stamp, m.person_id, m.level, sql.ts(m.next_look), m.alert.id, m.level - 1))
-                changed.update(row[0] for row in cursor.fetchall())
-            return changed
-        finally:
-            cursor.close()
+    one statement per alert costs microseconds there. The fields an escalation sets are
+    `lifecycle.alert_escalated`'s, from the statuses `ALERT_PASS_ESCALATE` allows."""
+    escalated = [list(alert_escalated(now, m.person_id, m.level, m.next_look).values()) for m in moves]
     cursor = sql.dbapi.cursor()
     try:
+        if not sql.pg:
+            sql.many(f"UPDATE alert SET next_escalation_at = ? WHERE id = ? AND status IN {_UNACKNOWLEDGED}"
+                     " AND escalation_level = ?", [(sql.ts(at), i, level) for i, level, at in plans])
+            statement = (update_by_id(Alert.__table__, _ESCALATED_COLUMNS)
+                         + f" AND status IN {_ESCALATABLE} AND escalation_level = ? RETURNING id")
+            changed: set[int] = set()
+            for m, values in zip(moves, escalated, strict=True):
+                cursor.execute(statement, [*(sql.ts(v) if isinstance(v, datetime) else v for v in values),
+                                           m.alert.id, m.level - 1])
+                changed.update(row[0] for row in cursor.fetchall())
+            return changed
         if plans:
-            ids, levels, looks = (list(column) for column in zip(*plans))
+            ids, levels, looks = (list(column) for column in zip(*plans, strict=True))
             cursor.execute("UPDATE alert SET next_escalation_at = v.look FROM unnest(%b::bigint[], %b::int[],"
                            " %b::timestamptz[]) AS v(id, level, look) WHERE alert.id = v.id"
-                           " AND alert.status IN ('NEW', 'ESCALATED') AND alert.escalation_level = v.level",
+                           f" AND alert.status IN {_UNACKNOWLEDGED} AND alert.escalation_level = v.level",
                            [ids, levels, looks])
         if not moves:
             return set()
+        arrays = ", ".join(f"%b::{pg_type(Alert.__table__, c)}[]" for c in _ESCALATED_COLUMNS)
         cursor.execute(
-            "UPDATE alert SET status = 'ESCALATED', escalated_at = %b, escalated_to = v.person,"
-            " escalation_level = v.level + 1, next_escalation_at = v.look"
-            " FROM unnest(%b::bigint[], %b::int[], %b::bigint[], %b::timestamptz[]) AS v(id, level, person, look)"
-            " WHERE alert.id = v.id AND alert.status IN ('NEW', 'ESCALATED') AND alert.escalation_level = v.level"
+            f"UPDATE alert SET {', '.join(f'{c} = v.{c}' for c in _ESCALATED_COLUMNS)}"
+            f" FROM unnest(%b::bigint[], %b::int[], {arrays}) AS v(id, level_read, {', '.join(_ESCALATED_COLUMNS)})"
+            f" WHERE alert.id = v.id AND alert.status IN {_ESCALATABLE} AND alert.escalation_level = v.level_read"
             " RETURNING alert.id",
-            [now, [m.alert.id for m in moves], [m.level - 1 for m in moves], [m.person_id for m in moves],
-             [m.next_look for m in moves]])
+            [[m.alert.id for m in moves], [m.level - 1 for m in moves],
+             *(list(column) for column in zip(*escalated, strict=True))])
         return {row[0] for row in cursor.fetchall()}
     finally:
         cursor.close()
 
 
-def _tenant_pass(session: Session, tenant: Any, caller: Caller, now: datetime, channels: Mapping[str, Any],
+def _tenant_pass(session: Session, tenant: TenantRef, caller: Caller, now: datetime, channels: Mapping[str, Any],
                  summary: Summary) -> list[dict[str, Any]]:
     due = _due(session, tenant.id, now)
     if not due:
@@ -418,8 +422,8 @@ def _tenant_pass(session: Session, tenant: Any, caller: Caller, now: datetime, c
         username = person.username if person is not None else None
         summary.escalated += 1
         summary.unrouted += person is None
-        entries.append(audit.Entry("ESCALATE", "alert", alert.id,
-                                   {"from": alert.status, "to": "ESCALATED", "level": move.level,
+        entries.append(audit.Entry(ALERT_PASS_ESCALATE.audit_action, "alert", alert.id,
+                                   {"from": alert.status, "to": ALERT_PASS_ESCALATE.to, "level": move.level,
                                     "target": move.target, "resolved_via": move.via, "escalated_to": username,
                                     "by": "escalation pass"}, alert.client_id, alert.site_id))
         messages.append(notify.Message(
@@ -430,38 +434,24 @@ def _tenant_pass(session: Session, tenant: Any, caller: Caller, now: datetime, c
                      "site": targets.units[alert.site_id].code if alert.site_id is not None else None,
                      "from_level": alert.escalation_level, "to_level": move.level, "target": move.target,
                      "resolved_via": move.via, "escalated_to": username, "at": clock.isoformat(now)})
-    audit.record_many(session, _system(tenant.id, caller), entries)
+    audit.record_many(session, _system(tenant.id, caller), entries, at=now)
     summary.notifications += notify.queue(session, tenant.id, messages, channels, now)
     return done
 
 
 def run(engine: Engine, settings: Any, caller: Caller, now: datetime, dry_run: bool = False
         ) -> tuple[Summary, list[dict[str, Any]]]:
-    """The escalation pass over every tenant, under the pass lock; one transaction per tenant
-    (rolled back on a dry run). Returns the summary and the escalations made."""
-    from nocctl.db import make_sessionmaker
-
-    started = time.monotonic()
+    """The escalation pass over every tenant, under the `escalate` pass lock (a dry run
+    takes it too); one transaction per tenant, rolled back on a dry run. Everything it
+    writes is stamped `now`. Returns the summary and the escalations made."""
     channels = notify.load_channels(settings)  # a bad channel config fails before any change
     summary = Summary(dry_run=dry_run)
-    escalations: list[dict[str, Any]] = []
-    with passlock.hold(engine, "escalate"):
-        make_session = make_sessionmaker(engine.execution_options(sqlite_begin="IMMEDIATE"))
-        with make_session() as session:
-            tenants = session.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.id)).all()
-            session.rollback()
-            for tenant in tenants:
-                summary.tenants += 1
-                transaction = session.begin()
-                try:
-                    escalations += _tenant_pass(session, tenant, caller, now, channels, summary)
-                except BaseException:
-                    transaction.rollback()
-                    raise
-                if dry_run:
-                    transaction.rollback()
-                else:
-                    transaction.commit()
-    summary.duration_ms = int((time.monotonic() - started) * 1000)
-    return summary, escalations
 
+    def tenant_pass(session: Session, tenant: TenantRef) -> list[dict[str, Any]]:
+        return _tenant_pass(session, tenant, caller, now, channels, summary)
+
+    with passes.running(engine, "escalate", now, dry_run) as job:
+        summary.tenants = len(job.tenants)
+        done = job.each_tenant(tenant_pass)
+    summary.duration_ms = job.duration_ms
+    return summary, [escalation for made in done for escalation in made]

@@ -14,25 +14,17 @@ from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
 from nocctl.errors import BadInput, Conflict, NotFound
+from nocctl.lifecycle import CLOSED, INCIDENT_MOVES, NEW, RESOLVED, incident_fields
 from nocctl.models import Alert, BusinessUnit, Incident, IncidentAlert, Person
 from nocctl.services import access, audit
 from nocctl.services import prefs as preferences
 from nocctl.services.access import Scope
 from nocctl.services.alerts import person_id
 from nocctl.services.rbac import Actor, Caller
-from nocctl.services.workflow import Move, Outcome, move_each, seconds_between
+from nocctl.services.workflow import Outcome, move_each
 from nocctl.vocabulary import SEVERITIES, SEVERITY_RANK
 
 INCIDENTS = Incident.__table__
-OPEN = ("NEW", "ACKNOWLEDGED", "ASSIGNED", "IN_PROGRESS")
-MOVES = {
-    "acknowledge": Move("acknowledge", ("NEW",), "ACKNOWLEDGED", "noc:ack_alerts", "INCIDENT_ACKNOWLEDGE"),
-    "assign": Move("assign", OPEN, None, "noc:assign_incidents", "INCIDENT_ASSIGN"),
-    "start": Move("start", ("NEW", "ACKNOWLEDGED", "ASSIGNED"), "IN_PROGRESS", "noc:ack_alerts", "INCIDENT_START"),
-    "resolve": Move("resolve", OPEN, "RESOLVED", "noc:ack_alerts", "INCIDENT_RESOLVE"),
-    "reopen": Move("reopen", ("RESOLVED",), "IN_PROGRESS", "noc:ack_alerts", "INCIDENT_REOPEN"),
-    "close": Move("close", (*OPEN, "RESOLVED"), "CLOSED", "noc:ack_alerts", "INCIDENT_CLOSE"),
-}
 LIST_COLUMNS = ("id", "title", "severity", "status", "client", "site", "created_at", "sla_target", "assigned_to",
                 "alerts", "correlation_id", "ticket_ref", "work_order_ref", "runbook_link")
 TABLE_COLUMNS = ("id", "severity", "status", "title", "client", "site", "created_at", "sla_target", "assigned_to",
@@ -78,7 +70,7 @@ def create(session: Session, caller: Caller, title: str, alert_ids: Sequence[int
             raise BadInput(f"unknown severity {severity!r}", "one of " + ", ".join(SEVERITIES))
         target = sla_seconds(sla or {}, severity)
         incident = Incident(
-            tenant_id=actor.tenant_id, title=title.strip(), severity=severity, status="NEW", client_id=client_id,
+            tenant_id=actor.tenant_id, title=title.strip(), severity=severity, status=NEW, client_id=client_id,
             site_id=site_id, correlation_id=alerts[0].correlation_id if alerts else None, created_at=now,
             created_by=actor.person_id, sla_target=now + timedelta(seconds=target) if target else None,
             runbook_link=runbook, ticket_ref=ticket, work_order_ref=work_order)
@@ -150,7 +142,7 @@ def auto_open(session: Session, actor: Actor, created: Sequence[tuple], settings
     for i in range(0, len(keys), 500):
         existing.update(session.execute(select(Incident.correlation_id, func.min(Incident.id)).where(
             Incident.tenant_id == actor.tenant_id, Incident.correlation_id.in_(keys[i:i + 500]),
-            Incident.status != "CLOSED").group_by(Incident.correlation_id)).all())
+            Incident.status != CLOSED).group_by(Incident.correlation_id)).all())
     threshold = SEVERITY_RANK[settings.min_severity.upper()]
     opening = {}
     for correlation_id, rows in groups.items():
@@ -163,7 +155,7 @@ def auto_open(session: Session, actor: Actor, created: Sequence[tuple], settings
         params = []
         for correlation_id, first in opening.items():
             target = sla_seconds(settings.sla or {}, first[2])
-            params.append({"tenant_id": actor.tenant_id, "title": first[5][:300], "severity": first[2], "status": "NEW",
+            params.append({"tenant_id": actor.tenant_id, "title": first[5][:300], "severity": first[2], "status": NEW,
                            "client_id": first[3], "site_id": first[4], "correlation_id": correlation_id,
                            "created_at": now, "created_by": actor.person_id,
                            "sla_target": now + timedelta(seconds=target) if target else None})
@@ -174,7 +166,7 @@ def auto_open(session: Session, actor: Actor, created: Sequence[tuple], settings
         for i in range(0, len(ids), 500):  # the whole group: members from earlier batches too
             for alert_id, member_of in session.execute(select(Alert.id, Alert.correlation_id).where(
                     Alert.tenant_id == actor.tenant_id, Alert.correlation_id.in_(ids[i:i + 500]),
-                    Alert.status != "RESOLVED")):
+                    Alert.status != RESOLVED)):
                 members.setdefault(member_of, []).append(alert_id)
         for incident_id, correlation_id in made:
             first = opening[correlation_id]
@@ -208,29 +200,9 @@ def act(session: Session, caller: Caller, action: str, ids: Sequence[int], assig
                        Incident.resolved_at).where(Incident.tenant_id == actor.tenant_id, _visible(scope))
         targets = ((str(i), session.execute(query.where(Incident.id == i)).first()) for i in ids)
         details = {k: v for k, v in (("assignee", assignee), ("note", note)) if v}
-        return move_each(session, scope, INCIDENTS, MOVES[action], targets,
-                         lambda row: _values(action, actor, now, row, target_person, note), details)
-
-
-def _values(action: str, actor: Actor, now: datetime, row, target_person: int | None, note: str | None) -> dict:
-    if action == "acknowledge":
-        return {"status": "ACKNOWLEDGED", "acknowledged_at": now, "acknowledged_by": actor.person_id}
-    if action == "assign":
-        # Assigning an incident already in progress changes who, not where it stands.
-        status = "IN_PROGRESS" if row.status == "IN_PROGRESS" else "ASSIGNED"
-        return {"status": status, "assigned_at": now, "assigned_to": target_person}
-    if action == "start":
-        return {"status": "IN_PROGRESS", "started_at": now}
-    if action == "resolve":
-        return {"status": "RESOLVED", "resolved_at": now, "resolved_by": actor.person_id,
-                "time_to_resolve": seconds_between(row.created_at, now), "resolution_note": note}
-    if action == "reopen":
-        return {"status": "IN_PROGRESS", "resolved_at": None, "resolved_by": None, "time_to_resolve": None}
-    values = {"status": "CLOSED", "closed_at": now}  # close
-    if row.resolved_at is None:  # closed without a resolve: it ends now
-        values.update(resolved_at=now, resolved_by=actor.person_id,
-                      time_to_resolve=seconds_between(row.created_at, now))
-    return values
+        return move_each(session, scope, INCIDENTS, INCIDENT_MOVES[action], targets,
+                         lambda row: incident_fields(action, row.status, row.created_at, row.resolved_at, now,
+                                                     actor.person_id, target_person, note), details)
 
 
 def add_alerts(session: Session, caller: Caller, incident_id: int, alert_ids: Sequence[int]) -> dict:
@@ -243,8 +215,8 @@ def add_alerts(session: Session, caller: Caller, incident_id: int, alert_ids: Se
                                      _visible(scope))).first()
         if row is None:
             raise NotFound(f"no incident {incident_id}", "see `nocctl incident list`")
-        if row.status == "CLOSED":
-            raise Conflict(f"incident {incident_id} is CLOSED: no alerts can be added")
+        if row.status == CLOSED:
+            raise Conflict(f"incident {incident_id} is {CLOSED}: no alerts can be added")
         scope.require("noc:ack_alerts", row.client_id, row.site_id, what=f"incident {incident_id}")
         alerts = _visible_alerts(session, scope, alert_ids)
         linked = _link(session, actor.tenant_id, incident_id, [a.id for a in alerts], now)

@@ -11,7 +11,6 @@ Channel secrets (webhook URLs, header values, the SMTP password) never reach `la
 logs or output: errors name the channel, not its address."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,27 +18,32 @@ from typing import Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult, Engine, Row
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.sql import ColumnElement
 
 from nocctl import clock
 from nocctl.config import Settings
 from nocctl.errors import BadInput, NocError, NotFound
-from nocctl.models import BusinessUnit, Notification, Person, Tenant
+from nocctl.lifecycle import (
+    NOTIFICATION_RETRY,
+    NOTIFICATION_STATUSES,
+    PENDING,
+    notification_failed,
+    notification_retried,
+    notification_sent,
+)
+from nocctl.models import BusinessUnit, Notification, Person
 from nocctl.rawsql import RawSQL
-from nocctl.services import access, passlock
+from nocctl.services import access, passes
 from nocctl.services.channels import Attempt, Channel, Delivery, deliver, parse_channels, short_error
 from nocctl.services.config_checks import ConfigReader
 from nocctl.services.rbac import Caller
-from nocctl.services.workflow import Move, Outcome, apply, failed
-from nocctl.vocabulary import NOTIFICATION_STATUSES
+from nocctl.services.workflow import Outcome, apply, failed
 
 LIST_COLUMNS = ("id", "created_at", "kind", "channel", "status", "attempts", "next_attempt_at", "sent_at",
                 "alert_id", "client", "site", "recipient", "last_error")
 TABLE_COLUMNS = ("id", "created_at", "kind", "channel", "status", "attempts", "next_attempt_at", "recipient",
                  "last_error")
-RETRY_CAPABILITY = "noc:escalate"
-RETRY = Move("retry", ("FAILED",), "PENDING", RETRY_CAPABILITY, "")
 
 DEFAULT_MAX_ATTEMPTS = 6
 DEFAULT_BACKOFF = "1m"
@@ -125,7 +129,7 @@ def queue(session: Session, tenant_id: int, messages: Iterable[Message], channel
     # Driver-form values on the raw connection: an escalation pass queues thousands at once.
     sql.many("INSERT INTO notification (tenant_id, created_at, kind, channel, alert_id, client_id, site_id,"
              " recipient_id, payload, status, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
-             " 'PENDING', 0, ?)", rows)
+             f" '{PENDING}', 0, ?)", rows)
     return len(rows)
 
 
@@ -143,7 +147,7 @@ class Failure:
 
 
 def _due(tenant_id: int, now: datetime) -> tuple[ColumnElement[bool], ...]:
-    return (Notification.tenant_id == tenant_id, Notification.status == "PENDING", Notification.next_attempt_at <= now)
+    return (Notification.tenant_id == tenant_id, Notification.status == PENDING, Notification.next_attempt_at <= now)
 
 
 def _record(session_factory: Callable[[], Session], row: Row[Any], attempt: Attempt, config: NotifyConfig,
@@ -152,17 +156,17 @@ def _record(session_factory: Callable[[], Session], row: Row[Any], attempt: Atte
     the row changed meanwhile and nothing was written)."""
     attempts = row.attempts + 1
     if attempt.ok:
-        values, outcome = {"status": "SENT", "sent_at": now, "attempts": attempts}, "sent"
+        values, outcome = notification_sent(now, attempts), "sent"
     elif attempt.permanent or attempts >= config.max_attempts:
-        values, outcome = {"status": "FAILED", "attempts": attempts, "last_error": attempt.error}, "failed"
-    else:
+        values, outcome = notification_failed(attempts, attempt.error), "failed"
+    else:  # stays PENDING, due again after the backoff
         values = {"attempts": attempts, "last_error": attempt.error,
                   "next_attempt_at": now + timedelta(seconds=config.delay(attempts))}
         outcome = "retrying"
     table = Notification.__table__
     with session_factory() as session, session.begin():
         result = session.execute(update(table).where(
-            table.c.tenant_id == row.tenant_id, table.c.id == row.id, table.c.status == "PENDING",
+            table.c.tenant_id == row.tenant_id, table.c.id == row.id, table.c.status == PENDING,
             table.c.attempts == row.attempts).values(**values))
         changed = cast("CursorResult[Any]", result).rowcount  # an UPDATE: a cursor's result
     return outcome if changed else None
@@ -173,57 +177,55 @@ def run(engine: Engine, settings: Settings, now: datetime, dry_run: bool = False
     """Deliver every due message of every tenant (PENDING, next_attempt_at <= now), in id
     order, holding the `notify` pass lock (another runner: TemporaryFailure, exit 75).
     Each delivery happens outside any database transaction; its outcome is written right
-    after in a short one. `dry_run` counts what is due and touches nothing (no lock either:
-    it changes nothing, so it cannot collide with a real run). Returns the summary
-    {"due", "sent", "retrying", "failed", "duration_ms"}."""
+    after in a short one, stamped `now`. `dry_run` counts what is due and touches nothing
+    (no lock either: it changes nothing, so it cannot collide with a real run). Returns the
+    summary {"due", "sent", "retrying", "failed", "duration_ms"}."""
     from nocctl.db import make_sessionmaker
 
-    started = time.monotonic()
     config = load_config(settings)
     factory = make_sessionmaker(engine)
     summary = {"due": 0, "sent": 0, "retrying": 0, "failed": 0}
-    if dry_run:
-        with factory() as session, session.begin():
-            for tenant_id in session.scalars(select(Tenant.id).order_by(Tenant.id)).all():
-                summary["due"] += session.scalar(select(func.count()).select_from(Notification)
-                                                 .where(*_due(tenant_id, now))) or 0
-        return {**summary, "duration_ms": _ms(started)}
+    with passes.running(engine, "notify", now, dry_run, lock=not dry_run) as job:
+        if job.dry_run:
+            with factory() as session, session.begin():
+                for tenant in job.tenants:
+                    summary["due"] += session.scalar(select(func.count()).select_from(Notification)
+                                                     .where(*_due(tenant.id, job.now))) or 0
+        else:
+            for tenant in job.tenants:
+                _deliver_tenant(factory, config, tenant.id, job.now, summary, on_failed)
+    return {**summary, "duration_ms": job.duration_ms}
 
+
+def _deliver_tenant(factory: sessionmaker[Session], config: NotifyConfig, tenant_id: int, now: datetime,
+                    summary: dict[str, int], on_failed: Callable[[Failure], None] | None) -> None:
+    """Deliver the tenant's due messages, `BATCH` read at a time, each outcome written at once."""
     person = aliased(Person)
-    with passlock.hold(engine, "notify"):
+    after = 0
+    while True:
         with factory() as session, session.begin():
-            tenant_ids = session.scalars(select(Tenant.id).order_by(Tenant.id)).all()
-        for tenant_id in tenant_ids:
-            after = 0
-            while True:
-                with factory() as session, session.begin():
-                    batch = session.execute(
-                        select(Notification.id, Notification.tenant_id, Notification.channel, Notification.payload,
-                               Notification.attempts, Notification.recipient_id, person.email)
-                        .outerjoin(person, person.id == Notification.recipient_id)
-                        .where(*_due(tenant_id, now), Notification.id > after)
-                        .order_by(Notification.id).limit(BATCH)).all()
-                for row in batch:
-                    after = row.id
-                    summary["due"] += 1
-                    channel = config.channels.get(row.channel)
-                    if channel is None:
-                        attempt = Attempt(False, short_error(f"channel {row.channel} is not configured"))
-                    else:
-                        attempt = deliver(channel, Delivery(row.id, row.payload, row.email, now))
-                    outcome = _record(factory, row, attempt, config, now)
-                    if outcome is None:
-                        continue
-                    summary[outcome] += 1
-                    if outcome == "failed" and on_failed is not None:
-                        on_failed(Failure(row.id, row.tenant_id, row.channel, row.attempts + 1, attempt.error or ""))
-                if len(batch) < BATCH:
-                    break
-    return {**summary, "duration_ms": _ms(started)}
-
-
-def _ms(started: float) -> int:
-    return round((time.monotonic() - started) * 1000)
+            batch = session.execute(
+                select(Notification.id, Notification.tenant_id, Notification.channel, Notification.payload,
+                       Notification.attempts, Notification.recipient_id, person.email)
+                .outerjoin(person, person.id == Notification.recipient_id)
+                .where(*_due(tenant_id, now), Notification.id > after)
+                .order_by(Notification.id).limit(BATCH)).all()
+        for row in batch:
+            after = row.id
+            summary["due"] += 1
+            channel = config.channels.get(row.channel)
+            if channel is None:
+                attempt = Attempt(False, short_error(f"channel {row.channel} is not configured"))
+            else:
+                attempt = deliver(channel, Delivery(row.id, row.payload, row.email, now))
+            outcome = _record(factory, row, attempt, config, now)
+            if outcome is None:
+                continue
+            summary[outcome] += 1
+            if outcome == "failed" and on_failed is not None:
+                on_failed(Failure(row.id, row.tenant_id, row.channel, row.attempts + 1, attempt.error or ""))
+        if len(batch) < BATCH:
+            return
 
 
 # ---------------------------------------------------------------- looking and retrying
@@ -253,7 +255,7 @@ def list_notifications(session: Session, caller: Caller, status: str | None = No
         query = query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
         return [
             {"id": n.id, "created_at": n.created_at, "kind": n.kind, "channel": n.channel, "status": n.status,
-             "attempts": n.attempts, "next_attempt_at": n.next_attempt_at if n.status == "PENDING" else None,
+             "attempts": n.attempts, "next_attempt_at": n.next_attempt_at if n.status == PENDING else None,
              "sent_at": n.sent_at, "alert_id": n.alert_id, "client": client_code, "site": site_code,
              "recipient": recipient, "last_error": n.last_error}
             for n, client_code, site_code, recipient in session.execute(query)
@@ -281,9 +283,9 @@ def retry(session: Session, caller: Caller, ids: Sequence[int]) -> list[Outcome]
             try:
                 if row is None:
                     raise NotFound(f"no notification {label}", "see `nocctl notify list`")
-                scope.require(RETRY_CAPABILITY, row.client_id, row.site_id, what=f"notification {row.id}")
-                status = apply(session, table, row.id, RETRY,
-                               {"status": "PENDING", "attempts": 0, "next_attempt_at": now})
+                scope.require(NOTIFICATION_RETRY.capability, row.client_id, row.site_id,
+                              what=f"notification {row.id}")
+                status = apply(session, table, row.id, NOTIFICATION_RETRY, notification_retried(now))
             except NocError as exc:
                 outcomes.append(failed(label, exc, row.id if row else None))
                 continue

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -28,7 +28,6 @@ from nocctl.services.access import Scope
 from nocctl.services.rbac import Actor, Caller
 
 CAPABILITY = "noc:configure"
-UTC = timezone.utc
 LIST_COLUMNS = ("id", "name", "client", "starts_at", "turn", "turn_seconds", "members", "created_by", "created_at")
 
 
@@ -183,7 +182,7 @@ def add_schedule(session: Session, caller: Caller, name: str, client: str | None
         audit.record(session, actor, "CONFIG_CHANGE", "oncall_schedule", schedule.id,
                      {"change": "oncall schedule add", "name": name, "client": client,
                       "starts_at": clock.isoformat(starts_at), "turn_seconds": turn_seconds,
-                      "members": list(members)}, client_id)
+                      "members": list(members)}, client_id, at=now)
         return data
 
 
@@ -224,7 +223,7 @@ def add_override(session: Session, caller: Caller, schedule_name: str, username:
         audit.record(session, actor, "CONFIG_CHANGE", "oncall_override", override.id,
                      {"change": "oncall override add", "schedule": schedule.name, "person": username,
                       "starts_at": clock.isoformat(starts_at), "ends_at": clock.isoformat(ends_at)},
-                     schedule.client_id)
+                     schedule.client_id, at=now)
         return data
 
 
@@ -246,7 +245,9 @@ def who(session: Session, caller: Caller, client: str | None = None, at: datetim
             raise NotFound(f"no on-call schedule for {where}", "add one with `nocctl oncall schedule add`")
         pick = who_is_on_call(schedule, _members(session, schedule.id), _overrides_at(session, schedule, instant),
                               instant)
-        person = session.get(Person, pick.person_id)
+        person = session.get(Person, pick.person_id) if pick is not None else None
+        if pick is None or person is None:  # a schedule keeps at least one member: never, but typed
+            raise NotFound(f"nobody is on call in schedule {schedule.name}", "see `nocctl oncall schedule list`")
         if pick.override_id is not None:
             why = f"override #{pick.override_id}"
         elif pick.before_start:

@@ -16,14 +16,15 @@ from sqlalchemy.orm import Session
 
 from nocctl import clock
 from nocctl.errors import BadInput, NotFound
+from nocctl.lifecycle import ALERT_ACTIVE, ALERT_STATUSES
 from nocctl.models import OperatorPref, Person
 from nocctl.services import access, audit
 from nocctl.services.rbac import Actor, Caller, authenticate
-from nocctl.vocabulary import ALERT_STATUSES, SEVERITIES
+from nocctl.vocabulary import SEVERITIES
 
 KEYS = ("client", "severity", "status", "format", "timezone")
 FORMATS = ("table", "json", "ndjson", "csv")
-ACTIVE_STATUSES = tuple(s for s in ALERT_STATUSES if s != "RESOLVED")
+ACTIVE_STATUSES = ALERT_ACTIVE  # what `status active` stands for
 
 # key -> OperatorPref column
 _COLUMNS = {
@@ -45,7 +46,7 @@ class Prefs:
     format: str | None = None
     timezone: str | None = None
 
-    def for_listing(self, client_given: bool, severities_given: bool, statuses_given: bool) -> "Prefs":
+    def for_listing(self, client_given: bool, severities_given: bool, statuses_given: bool) -> Prefs:
         """What a listing applies: each filter preference only where the user gave no
         filter of its kind; format and time zone as they are."""
         return Prefs(None if client_given else self.client, () if severities_given else self.severities,

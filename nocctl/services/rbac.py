@@ -34,7 +34,7 @@ class Caller:
     host: str = ""
 
     @classmethod
-    def from_process(cls, tenant: str, as_user: str | None = None) -> "Caller":
+    def from_process(cls, tenant: str, as_user: str | None = None) -> Caller:
         return cls(tenant=tenant, username=as_user, os_user=os_login(), host=socket.gethostname())
 
 

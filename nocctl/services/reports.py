@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -151,8 +151,8 @@ def days(scope: Scope) -> list[tuple[str, datetime, datetime]]:
     out = []
     day = scope.since.astimezone(scope.zone).date()
     while True:
-        start = datetime.combine(day, time(), scope.zone).astimezone(timezone.utc)
-        end = datetime.combine(day + timedelta(days=1), time(), scope.zone).astimezone(timezone.utc)
+        start = datetime.combine(day, time(), scope.zone).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(), scope.zone).astimezone(UTC)
         if start >= scope.until:
             break
         out.append((day.isoformat(), max(start, scope.since), min(end, scope.until)))

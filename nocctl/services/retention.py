@@ -31,11 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gzip
-import json
 import os
-import re
-import time
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +46,7 @@ from sqlalchemy.orm import aliased
 from nocctl import clock
 from nocctl.config import data_home
 from nocctl.errors import BadInput, TemporaryFailure
+from nocctl.lifecycle import CLOSED, RESOLVED, SENT
 from nocctl.models import (
     Alert,
     BusinessUnit,
@@ -59,11 +56,12 @@ from nocctl.models import (
     IngestReject,
     Notification,
     Snapshot,
-    Tenant,
 )
 from nocctl.models.ingest import REJECT_STATUSES
-from nocctl.output import access_error, out_of_space, plain, reason, unwritable
-from nocctl.services import passlock
+from nocctl.output import access_error, out_of_space, reason, unwritable
+from nocctl.services import passes
+from nocctl.services.passes import TenantRef
+from nocctl.services.retention_archive import ArchiveFile
 
 PURGED = ("snapshots", "event_keys", "notifications", "rejects")
 ARCHIVED = ("incidents", "alerts")  # in this order: an archived incident frees its alerts
@@ -150,14 +148,14 @@ def _kept_incident(tenant_id: int, alert_id, incident_cutoff: datetime | None):
     query = (select(link.alert_id).join(incident, incident.id == link.incident_id)
              .where(link.tenant_id == tenant_id, link.alert_id == alert_id))
     if incident_cutoff is not None:
-        query = query.where(or_(incident.status != "CLOSED", incident.closed_at.is_(None),
+        query = query.where(or_(incident.status != CLOSED, incident.closed_at.is_(None),
                                 incident.closed_at >= incident_cutoff))
     return exists(query)
 
 
 def _alert_may_go(alert, tenant_id: int, cutoff: datetime, incident_cutoff: datetime | None):
     """RESOLVED before the cutoff and not linked to an incident that stays."""
-    return and_(alert.tenant_id == tenant_id, alert.status == "RESOLVED", alert.resolved_at < cutoff,
+    return and_(alert.tenant_id == tenant_id, alert.status == RESOLVED, alert.resolved_at < cutoff,
                 not_(_kept_incident(tenant_id, alert.id, incident_cutoff)))
 
 
@@ -174,7 +172,7 @@ def alert_criteria(tenant_id: int, cutoff: datetime, incident_cutoff: datetime |
 
 
 def incident_criteria(tenant_id: int, cutoff: datetime):
-    return and_(Incident.tenant_id == tenant_id, Incident.status == "CLOSED", Incident.closed_at < cutoff)
+    return and_(Incident.tenant_id == tenant_id, Incident.status == CLOSED, Incident.closed_at < cutoff)
 
 
 def _purge_criteria(kind: str, tenant_id: int, cutoff: datetime):
@@ -185,7 +183,7 @@ def _purge_criteria(kind: str, tenant_id: int, cutoff: datetime):
         # sent_at ≥ created_at, so `created_at < cutoff` changes nothing but lets the
         # (tenant, status, created_at) index find the rows.
         return Notification, Notification.id, and_(
-            Notification.tenant_id == tenant_id, Notification.status == "SENT",
+            Notification.tenant_id == tenant_id, Notification.status == SENT,
             Notification.created_at < cutoff, Notification.sent_at < cutoff)
     if kind == "rejects":
         return IngestReject, IngestReject.id, and_(
@@ -236,72 +234,7 @@ def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield values[start:start + size]
 
 
-# ---------------------------------------------------------------- archiving
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
-
-
-class _ArchiveFile:
-    """An archive written under a temporary name, fsync'ed, then linked to its final name
-    (never replacing a file: `-2`, `-3`… when the name is taken) — a crash leaves no
-    half-written archive under the final name, and `abandon()` leaves no file at all."""
-
-    def __init__(self, directory: Path, kind: str, tenant: str, now: datetime, compress: bool):
-        self.directory = directory
-        self.stem = f"{kind}-{_safe(tenant)}-{now.strftime('%Y-%m-%d')}"
-        self.suffix = ".ndjson.gz" if compress else ".ndjson"
-        self.temp = directory / f".{self.stem}.{os.getpid()}.tmp"
-        self.final: Path | None = None
-        fd = os.open(self.temp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-        self.raw = os.fdopen(fd, "wb")
-        self.stream = gzip.GzipFile(filename=self.stem + ".ndjson", mode="wb", fileobj=self.raw) if compress \
-            else self.raw
-        self.rows = 0
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.stream.write((json.dumps(plain(record), ensure_ascii=False, sort_keys=False) + "\n").encode())
-        self.rows += 1
-
-    def commit(self) -> Path:
-        if self.stream is not self.raw:
-            self.stream.close()
-        self.raw.flush()
-        os.fsync(self.raw.fileno())
-        self.raw.close()
-        number = 1
-        while True:
-            final = self.directory / f"{self.stem}{'' if number == 1 else f'-{number}'}{self.suffix}"
-            try:
-                os.link(self.temp, final)
-                break
-            except FileExistsError:
-                number += 1
-        self.final = final
-        os.unlink(self.temp)
-        _fsync_directory(self.directory)  # the new name is durable too
-        return final
-
-    def abandon(self) -> None:
-        """Close and remove whatever was written; never raises (an error is on its way).
-        Closing flushes what is buffered, which fails on a full disk: the descriptor is
-        closed all the same."""
-        for closing in (self.stream, self.raw):
-            with contextlib.suppress(OSError, ValueError):
-                closing.close()
-        for path in (self.temp, self.final):
-            if path is not None:
-                with contextlib.suppress(OSError):
-                    path.unlink(missing_ok=True)
-
-
-def _fsync_directory(path: Path) -> None:
-    directory = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
+# ---------------------------------------------------------------- archiving (the files: retention_archive.py)
 
 def _archive_error(path: Path, exc: OSError) -> Exception:
     """A directory that can never take the archive (permission, read-only file system, a
@@ -373,7 +306,7 @@ def _archive_conditions(policy: Policy, tenant_id: int, now: datetime) -> list[t
     return conditions
 
 
-def _write_archive(engine: Engine, policy: Policy, kind: str, tenant: Any, condition, now: datetime
+def _write_archive(engine: Engine, policy: Policy, kind: str, tenant: TenantRef, condition, now: datetime
                    ) -> _Archived | None:
     """Choose the rows that go, write them all to an archive file and make it durable.
     Deletes nothing: an error (exit 65 or 75) leaves no file of this archive behind."""
@@ -385,7 +318,7 @@ def _write_archive(engine: Engine, policy: Policy, kind: str, tenant: Any, condi
         codes = dict(conn.execute(select(BusinessUnit.id, BusinessUnit.code)
                                   .where(BusinessUnit.tenant_id == tenant.id)).all())
     try:
-        archive = _ArchiveFile(policy.archive_dir, kind, tenant.slug, now, policy.gzip)
+        archive = ArchiveFile(policy.archive_dir, kind, tenant.slug, now, policy.gzip)
     except OSError as exc:
         raise _archive_error(policy.archive_dir, exc) from None
     try:
@@ -403,7 +336,8 @@ def _write_archive(engine: Engine, policy: Policy, kind: str, tenant: Any, condi
     return _Archived(kind, tenant.id, condition, ids, path)
 
 
-def _write_archives(engine: Engine, policy: Policy, tenants: Sequence[Any], now: datetime) -> list[_Archived]:
+def _write_archives(engine: Engine, policy: Policy, tenants: Sequence[TenantRef], now: datetime
+                    ) -> list[_Archived]:
     """Every archive of the pass, every tenant, written and fsync'ed before anything at all
     is deleted: a full disk or an unwritable directory fails the pass with the database
     untouched. The files already made are removed then (nothing was deleted against them;
@@ -436,7 +370,7 @@ def _delete_archived(writer: Engine, archived: _Archived, batch: int) -> int:
 
 # ---------------------------------------------------------------- the pass
 
-def _tenant_pass(engine: Engine, writer: Engine, policy: Policy, tenant: Any, now: datetime, dry_run: bool,
+def _tenant_pass(engine: Engine, writer: Engine, policy: Policy, tenant: TenantRef, now: datetime, dry_run: bool,
                  archives: Sequence[_Archived], summary: Summary) -> None:
     cutoffs = policy.cutoffs(now)
     for kind in PURGED:
@@ -455,7 +389,7 @@ def _tenant_pass(engine: Engine, writer: Engine, policy: Policy, tenant: Any, no
     for kind, condition in _archive_conditions(policy, tenant.id, now):
         resolved = 0
         if kind == "alerts":  # counted before they go: the rest were kept for a link
-            resolved = _count(engine, Alert, and_(Alert.tenant_id == tenant.id, Alert.status == "RESOLVED",
+            resolved = _count(engine, Alert, and_(Alert.tenant_id == tenant.id, Alert.status == RESOLVED,
                                                   Alert.resolved_at < alert_cutoff))
         if dry_run:
             going = _count(engine, Incident if kind == "incidents" else Alert, condition)
@@ -471,26 +405,23 @@ def _tenant_pass(engine: Engine, writer: Engine, policy: Policy, tenant: Any, no
 
 def run(engine: Engine, settings: Any, now: datetime, dry_run: bool = False) -> Summary:
     """The retention pass over every tenant, under the `retention` pass lock (a second
-    runner: exit 75). A dry run counts what would go and changes nothing (no files either).
+    runner: exit 75; a dry run takes it too). A dry run counts what would go and changes
+    nothing (no files either). Cutoffs and archive names are of `now`.
 
     With archive ages, every archive file is written and made durable first; only then does
     anything go (purges and archived rows alike), so a failed write deletes nothing."""
-    started = time.monotonic()
     policy = load_policy(settings)  # bad settings fail before anything happens
     summary = Summary(now=clock.isoformat(now) or "", dry_run=dry_run,
                       cutoffs={kind: clock.isoformat(c) for kind, c in policy.cutoffs(now).items()})
-    with passlock.hold(engine, "retention"):
-        writer = engine.execution_options(sqlite_begin="IMMEDIATE")
-        with engine.connect() as conn:
-            tenants = conn.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.id)).all()
+    with passes.running(engine, "retention", now, dry_run) as job:
         archives: list[_Archived] = []
         if policy.archives and not dry_run:
             _prepare_directory(policy.archive_dir)
-            archives = _write_archives(engine, policy, tenants, now)
+            archives = _write_archives(engine, policy, job.tenants, job.now)
             summary.archive_files = [str(archived.path) for archived in archives]
-        for tenant in tenants:
+        for tenant in job.tenants:
             summary.tenants += 1
-            _tenant_pass(engine, writer, policy, tenant, now, dry_run,
+            _tenant_pass(engine, job.writer, policy, tenant, job.now, dry_run,
                          [archived for archived in archives if archived.tenant_id == tenant.id], summary)
-    summary.duration_ms = int((time.monotonic() - started) * 1000)
+    summary.duration_ms = job.duration_ms
     return summary

@@ -46,13 +46,15 @@ client's or the tenant's; a client's own or the tenant's — covers the window e
 A snapshot is written once: `INSERT … ON CONFLICT (tenant, unit, window end) DO NOTHING`,
 so re-running a window changes nothing, even if the feeds changed meanwhile (a snapshot is
 what the pass saw then). After the snapshots the pass raises and resolves the derived alerts
-(`services/derived.py`), in the same transaction per tenant; a dry run rolls it all back."""
+(`services/derived.py`), in the same transaction per tenant; a dry run rolls it all back.
+Everything the pass writes is stamped with its `--now` (see `_ingest_clock` for the derived
+alerts)."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -61,9 +63,10 @@ from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
 from nocctl.errors import NotFound
-from nocctl.models import BusinessUnit, Person, Snapshot, Tenant
+from nocctl.lifecycle import ALERT_ACTIVE, RESOLVED, SUPPRESSED, sql_in
+from nocctl.models import BusinessUnit, Person, Snapshot
 from nocctl.rawsql import RawSQL
-from nocctl.services import access, derived, maintenance, passlock
+from nocctl.services import access, derived, maintenance, passes
 from nocctl.services.access import Scope
 from nocctl.services.feed_conditions import (
     EXPECTED_SHIFT,
@@ -78,14 +81,13 @@ from nocctl.services.feed_conditions import (
     params,
     query,
 )
+from nocctl.services.passes import TenantRef
 from nocctl.services.rbac import Caller
 from nocctl.vocabulary import SEVERITIES
 
-UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PRIORITIES = ("P1", "P2", "P3", "P4")
 NO_GROUP = "unassigned"
-ACTIVE_ALERT_STATUSES = ("NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED")
 
 LIST_COLUMNS = ("id", "scope", "client", "site", "window_start", "window_end", "city", "state", "officer_in_charge",
                 "in_maintenance", "metrics", "created_at")
@@ -209,16 +211,16 @@ def compute(session: Session, tenant_id: int, units: dict[int, Unit], start: dat
         key = "geofence_events" if r.kind == "geofence" else "security_anomalies"
         for t in targets(r.client_id, r.site_id):
             t.metrics[key] += r.n
-    # Open at the end: active now, or resolved at or after it (two index range scans).
-    active = ", ".join(f"'{s}'" for s in (*ACTIVE_ALERT_STATUSES, "SUPPRESSED"))
+    # Open at the end: active now, or resolved at or after it (two index range scans); the
+    # SUPPRESSED ones are counted apart.
     for r in rows("SELECT client_id, site_id, severity, status, count(*) AS n FROM ("
                   f" SELECT client_id, site_id, severity, status FROM alert WHERE tenant_id = :tid"
-                  f" AND status IN ({active}) AND first_seen_at < :end"
+                  f" AND status IN {sql_in(ALERT_ACTIVE)} AND first_seen_at < :end"
                   " UNION ALL SELECT client_id, site_id, severity, status FROM alert WHERE tenant_id = :tid"
-                  " AND status = 'RESOLVED' AND resolved_at >= :end AND first_seen_at < :end"
+                  f" AND status = '{RESOLVED}' AND resolved_at >= :end AND first_seen_at < :end"
                   ") AS open_alerts GROUP BY client_id, site_id, severity, status"):
         for t in targets(r.client_id, r.site_id):
-            if r.status == "SUPPRESSED":
+            if r.status == SUPPRESSED:
                 t.metrics["alerts_suppressed"] += r.n
             else:
                 t.metrics["alerts_open"] += r.n
@@ -293,57 +295,60 @@ class Summary:
         return dict(self.__dict__)
 
 
+@contextmanager
+def _ingest_clock(now: datetime) -> Iterator[None]:
+    """The process clock fixed at the pass's instant for the block, then as it was.
+
+    A bridge, for the derived alerts only: the ingest pipeline they go through reads
+    `clock.now()` (`Ingest._process`: the alerts' created_at, the event keys' seen_at, the
+    incidents it opens, the future-skew bound; and its `audit.record_many` without `at`).
+    It goes once the pipeline's `Options` carries the instant."""
+    before = clock.set_now(now)
+    try:
+        yield
+    finally:
+        clock.set_now(before)
+
+
 def run(engine: Engine, config: Config, caller: Caller, now: datetime, dry_run: bool = False,
         correlation_window: int = 600, incidents: Any = None,
         on_reject: Callable[[str, Any], None] = lambda tenant, reject: None) -> Summary:
     """The snapshot pass over every tenant, under the `snapshot` pass lock (a second runner:
-    exit 75); one transaction per tenant, rolled back on a dry run. Runs as the system.
-    `on_reject(tenant slug, ingest Reject)` hears of a derived record ingest refused."""
-    from nocctl.db import make_sessionmaker
-
-    started = time.monotonic()
+    exit 75; a dry run takes it too); one transaction per tenant, rolled back on a dry run.
+    Runs as the system, at `now`. `on_reject(tenant slug, ingest Reject)` hears of a derived
+    record ingest refused."""
     start, end = align(now, config.window)
     summary = Summary(clock.isoformat(start), clock.isoformat(end), dry_run=dry_run)
-    with clock.fixed_at(now), passlock.hold(engine, "snapshot"):
-        make_session = make_sessionmaker(engine.execution_options(sqlite_begin="IMMEDIATE"))
-        with make_session() as session:
-            tenants = session.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.id)).all()
-            session.rollback()
-            for tenant in tenants:
-                summary.tenants += 1
-                transaction = session.begin()
-                try:
-                    units = load_units(session, tenant.id)
-                    metrics = compute(session, tenant.id, units, start, end, config)
-                    covered = in_maintenance(
-                        maintenance.Rulebook(maintenance.load_rules(session, tenant.id, since=end)), units, end)
-                    made = write(session, tenant.id, units, metrics, covered, start, end, now)
-                    summary.clients += sum(u.kind == "CLIENT" for u in units.values())
-                    summary.sites += sum(u.kind == "SITE" for u in units.values())
-                    summary.snapshots_created += made
-                    summary.snapshots_unchanged += len(units) - made
-                    summary.in_maintenance += len(covered)
-                    outcome = derived.apply(session, Caller(tenant.slug, None, caller.os_user, caller.host),
-                                            tenant.id, units, metrics, start, end, config, correlation_window,
-                                            incidents)
-                    summary.conditions += outcome.conditions
-                    summary.alerts_unchanged += outcome.unchanged
-                    summary.alerts_created += outcome.ingest.created
-                    summary.alerts_deduplicated += outcome.ingest.deduplicated
-                    summary.alerts_suppressed += outcome.ingest.suppressed
-                    summary.alerts_resolved += outcome.ingest.resolved
-                    summary.events_replayed += outcome.ingest.replayed
-                    summary.rejected += outcome.ingest.rejected
-                    for reject in outcome.rejects:
-                        on_reject(tenant.slug, reject)
-                except BaseException:
-                    transaction.rollback()
-                    raise
-                if dry_run:
-                    transaction.rollback()
-                else:
-                    transaction.commit()
-    summary.duration_ms = int((time.monotonic() - started) * 1000)
+
+    def tenant_pass(session: Session, tenant: TenantRef) -> None:
+        units = load_units(session, tenant.id)
+        metrics = compute(session, tenant.id, units, start, end, config)
+        covered = in_maintenance(maintenance.Rulebook(maintenance.load_rules(session, tenant.id, since=end)), units,
+                                 end)
+        made = write(session, tenant.id, units, metrics, covered, start, end, now)
+        summary.clients += sum(u.kind == "CLIENT" for u in units.values())
+        summary.sites += sum(u.kind == "SITE" for u in units.values())
+        summary.snapshots_created += made
+        summary.snapshots_unchanged += len(units) - made
+        summary.in_maintenance += len(covered)
+        with _ingest_clock(now):
+            outcome = derived.apply(session, Caller(tenant.slug, None, caller.os_user, caller.host), tenant.id,
+                                    units, metrics, start, end, config, correlation_window, incidents)
+        summary.conditions += outcome.conditions
+        summary.alerts_unchanged += outcome.unchanged
+        summary.alerts_created += outcome.ingest.created
+        summary.alerts_deduplicated += outcome.ingest.deduplicated
+        summary.alerts_suppressed += outcome.ingest.suppressed
+        summary.alerts_resolved += outcome.ingest.resolved
+        summary.events_replayed += outcome.ingest.replayed
+        summary.rejected += outcome.ingest.rejected
+        for reject in outcome.rejects:
+            on_reject(tenant.slug, reject)
+
+    with passes.running(engine, "snapshot", now, dry_run) as job:
+        summary.tenants = len(job.tenants)
+        job.each_tenant(tenant_pass)
+    summary.duration_ms = job.duration_ms
     return summary
 
 

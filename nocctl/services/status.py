@@ -83,7 +83,7 @@ def normalise(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {name: _number(metrics.get(name)) for name in COUNTS}
     by_severity = metrics.get("alerts_open_by_severity")
     by_severity = by_severity if isinstance(by_severity, Mapping) else {}
-    for severity, name in zip(SEVERITIES, ALERT_FIELDS):
+    for severity, name in zip(SEVERITIES, ALERT_FIELDS, strict=True):
         out[name] = _number(by_severity.get(severity))
     health = metrics.get("sync_health_score")
     out["sync_health_score"] = None if isinstance(health, bool) or not isinstance(health, (int, float)) else health
@@ -160,7 +160,7 @@ def _latest(session: Session, seen: Scope, client_id: int | None, state: str | N
         query = query.where(func.lower(Snapshot.state) == state.lower())
     if city is not None:
         query = query.where(func.lower(Snapshot.city) == city.lower())
-    return session.execute(query).all()
+    return list(session.execute(query).all())
 
 
 def _sort_key(row: dict[str, Any], by: str) -> tuple:

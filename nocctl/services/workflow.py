@@ -3,31 +3,21 @@
 A move is one conditional UPDATE (`… WHERE id = :id AND status IN (allowed)`): of two
 engineers acknowledging the same alert at once, exactly one changes it (PostgreSQL re-checks
 the condition after the row lock; SQLite write transactions are serialised), and only that
-one writes an audit row. The other is told the state it found, exit 4."""
+one writes an audit row. The other is told the state it found, exit 4. Which moves there are,
+from which statuses, and the fields each sets, is `nocctl.lifecycle`'s."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from nocctl.errors import Conflict, ExitCode, NocError, NotFound
+from nocctl.lifecycle import Move
 from nocctl.services import audit
 from nocctl.services.access import Scope
-
-
-@dataclass(frozen=True)
-class Move:
-    """One kind of move: from which statuses, to which, needing which capability."""
-
-    name: str  # the verb users type: acknowledge, assign, …
-    allowed: tuple[str, ...]
-    to: str | None  # None: the status is computed (e.g. assign keeps IN_PROGRESS)
-    capability: str
-    audit_action: str
 
 
 @dataclass
@@ -84,10 +74,6 @@ def move_each(session: Session, scope: Scope, table: Table, move: Move, targets:
         outcomes.append(Outcome(label, row.id, True, status))
     audit.record_many(session, scope.actor, entries)
     return outcomes
-
-
-def seconds_between(start: datetime, end: datetime) -> int:
-    return max(0, int((end - start).total_seconds()))
 
 
 def exit_code(outcomes: Iterable[Outcome]) -> int:

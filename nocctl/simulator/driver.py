@@ -30,6 +30,7 @@ from sqlalchemy.orm import aliased
 
 from nocctl import clock
 from nocctl.config import Settings
+from nocctl.lifecycle import ACKNOWLEDGED, INCIDENT_OPEN, RESOLVED
 from nocctl.models import Alert, BusinessUnit, Incident, IncidentAlert
 from nocctl.services import alerts, escalation, incidents, maintenance, notify, oncall, org, people, tenants
 from nocctl.services.ingest.pipeline import Ingest, Options
@@ -174,7 +175,7 @@ class Demo:
         with self.read() as session:
             row = session.execute(
                 select(Alert.id, Alert.first_seen_at).where(
-                    Alert.status == "ACKNOWLEDGED", Alert.severity.in_(("HIGH", "MEDIUM")),
+                    Alert.status == ACKNOWLEDGED, Alert.severity.in_(("HIGH", "MEDIUM")),
                     Alert.first_seen_at <= datetime.fromtimestamp(at - 2 * HOUR, UTC))
                 .order_by(Alert.first_seen_at, Alert.dedup_key).limit(1)).first()
         if row is None:
@@ -188,9 +189,9 @@ class Demo:
         """The shift lead opens an incident over alerts of the story (those still open)."""
         with self.read() as session:
             ids = session.scalars(select(Alert.id).where(Alert.dedup_key.in_([k for _, k in keys]),
-                                                         Alert.status != "RESOLVED")
+                                                         Alert.status != RESOLVED)
                                   .order_by(Alert.first_seen_at)).all()
-        lead, sla = self.as_person("noc.lead"), self.settings.get("sla")
+        lead, sla = self.as_person("noc.lead"), dict(self.settings.sla.targets)
         if story == "biometrics":
             made = incidents.create(self.write(), lead, "Biometric terminals failing at several ACME stores", ids,
                                     "HIGH", runbook="https://wiki.example.com/noc/runbooks/biometric-terminals",
@@ -226,7 +227,7 @@ class Demo:
         minutes, assign it to the site in-charge, start work, resolve once its alerts have cleared
         (mostly soon after; sometimes hours later, when the paperwork waits), resolve a stale
         one after 14h."""
-        firing = func.sum(case((Alert.status != "RESOLVED", 1), else_=0))
+        firing = func.sum(case((Alert.status != RESOLVED, 1), else_=0))
         site = aliased(BusinessUnit)
         with self.read() as session:
             rows = session.execute(
@@ -234,7 +235,7 @@ class Demo:
                 .outerjoin(site, site.id == Incident.site_id)
                 .outerjoin(IncidentAlert, IncidentAlert.incident_id == Incident.id)
                 .outerjoin(Alert, Alert.id == IncidentAlert.alert_id)
-                .where(Incident.status.in_(incidents.OPEN))
+                .where(Incident.status.in_(INCIDENT_OPEN))
                 .group_by(Incident.id, Incident.created_at, site.code).order_by(Incident.id)).all()
         for incident_id, created_at, site_code, alerts_firing in rows:
             created = int(created_at.timestamp())

@@ -13,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from nocctl import clock
-from nocctl.rawsql import RawSQL
+from nocctl.models import FeedRecord
+from nocctl.rawsql import RawSQL, columns_and_types
 from nocctl.services.ingest.feeds import _INDEX, COLUMNS, FeedItem, instant_text, instant_value, records_with_items
 from nocctl.services.ingest.formats import RecordError
 from nocctl.services.ingest.pipeline import Ingest, Options, Reject, future_reason
@@ -34,15 +35,7 @@ class FeedSummary:
         return {k: getattr(self, k) for k in ("received", "inserted", "updated", "unchanged", "rejected")}
 
 
-_PG_TYPES = {
-    "tenant_id": "bigint", "kind": "text", "external_id": "text", "client_id": "bigint", "site_id": "bigint",
-    "updated_at": "timestamptz", "received_at": "timestamptz", "status": "text", "priority": "text",
-    "title": "text", "opened_at": "timestamptz", "due_at": "timestamptz", "closed_at": "timestamptz",
-    "escalated": "boolean", "person": "text", "people_group": "text", "shift_start": "timestamptz",
-    "shift_end": "timestamptz", "checked_in_at": "timestamptz", "last_seen_at": "timestamptz",
-    "offline_after": "integer", "sync_health": "float8", "occurred_at": "timestamptz", "event_type": "text",
-    "severity": "text", "data": "jsonb",
-}
+FEEDS = FeedRecord.__table__
 _KEY = ("tenant_id", "kind", "external_id")
 _BASE = _KEY + ("client_id", "site_id", "updated_at", "received_at")
 
@@ -52,12 +45,12 @@ def statement(kind: str, pg: bool) -> tuple[str, list[str], str]:
     others stay NULL for ever, as the kind is part of the key); every one is replaced when
     the incoming record is newer."""
     columns = _BASE + COLUMNS[kind]
-    head = f"INSERT INTO feed_record ({', '.join(columns)})"
+    head, types = columns_and_types(FEEDS, columns)
     tail = ("ON CONFLICT (tenant_id, kind, external_id) DO UPDATE SET "
             + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in _KEY)
             + " WHERE excluded.updated_at > feed_record.updated_at"
             + (" RETURNING (xmax = 0)" if pg else " RETURNING id"))
-    return head, [_PG_TYPES[c] for c in columns], tail
+    return head, types, tail
 
 
 class FeedIngest(Ingest):

@@ -6,36 +6,50 @@ input apply each event once); upsert triggers against the partial unique index o
 alerts (one statement, never check-then-insert); correlate the alerts just created; apply
 acknowledge/resolve events; write audit rows and the dead letters. A trigger that follows a
 resolve of the same key in one batch goes to a later round, so per-key order is kept.
+
+What a batch holds is `events`'; the planning of correlation groups is `correlation`'s; the
+acknowledge/resolve events are `closing`'s; the statuses the upsert writes are `nocctl.lifecycle`'s.
 """
 from __future__ import annotations
 
-import bisect
 import copy
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from nocctl import clock
 from nocctl.errors import NocError, NotFound, PermissionDenied, TemporaryFailure, from_database_error
-from nocctl.models import Alert, BusinessUnit
-from nocctl.rawsql import RawSQL
+from nocctl.lifecycle import ALERT_ACTIVE_SQL, ALERT_SURFACE, NEW, SUPPRESSED, sql_in
+from nocctl.models import Alert, BusinessUnit, IngestEvent, IngestReject
+from nocctl.rawsql import RawSQL, columns_and_types
 from nocctl.services import access, audit, incidents, maintenance
-from nocctl.services.ingest import formats, reader
+from nocctl.services.ingest import closing, correlation, formats, reader
 from nocctl.services.ingest.batches import read_batches
+from nocctl.services.ingest.events import Event, Trigger, default_dedup_key, event_key
 from nocctl.services.ingest.formats import Record, RecordError
 from nocctl.services.ingest.reader import Document
 from nocctl.services.rbac import Actor, Caller, authenticate, tenant_id
 
 ALERTS = Alert.__table__
-ACTIVE = text("status <> 'RESOLVED'")
-ACKABLE = ("NEW", "ESCALATED", "ASSIGNED")
+# The upsert's columns, in the order of its rows, and their types (from the table definition).
+UPSERT_HEAD, UPSERT_TYPES = columns_and_types(ALERTS, (
+    "tenant_id", "client_id", "site_id", "alert_type", "severity", "status", "message", "entity_type", "entity_id",
+    "dedup_key", "source", "metadata", "first_seen_at", "last_seen_at", "created_at", "duplicate_count",
+    "maintenance_window_id", "correlation_id", "parent_alert_id", "next_escalation_at"))
+REJECT_HEAD, REJECT_TYPES = columns_and_types(IngestReject.__table__, (
+    "tenant_id", "received_at", "source", "line", "reason", "raw", "raw_hash", "input_format", "defaults",
+    "sender_person_id", "sender_login", "sender_system"))
+EVENT_HEAD, EVENT_TYPES = columns_and_types(IngestEvent.__table__, ("tenant_id", "event_key", "seen_at"))
+# A SUPPRESSED alert still firing after its window: the NOC must see it.
+_SURFACE = f"UPDATE alert SET status = '{ALERT_SURFACE.to}' WHERE id = ? AND status IN {sql_in(ALERT_SURFACE.allowed)}"
 
 
 @dataclass
@@ -79,26 +93,6 @@ class Reject:
     raw: str
 
 
-@dataclass(slots=True)
-class Event:
-    record: Record
-    client_id: int | None  # None: an acknowledge/resolve naming only its dedup_key
-    site_id: int | None
-    dedup_key: str
-    occurred_at: datetime
-    event_key: bytes | None
-
-
-@dataclass
-class _Trigger:
-    first: Event
-    latest: Event
-    count: int = 1
-    first_seen: datetime = field(default=None)  # type: ignore[assignment]
-    window_id: int | None = None
-    all_suppressed: bool = True
-
-
 def _is_per_record(exc: Exception) -> bool:
     """Whether a failed batch may be split to find the records behind it: not when the
     database is down or locked, its schema is old, or the caller may not ingest (then the
@@ -114,21 +108,6 @@ def future_reason(field: str, at: datetime, now: datetime, skew: int) -> str:
             f" ({clock.isoformat(now)}; setting ingest.max_future_skew)")
 
 
-def default_dedup_key(alert_type: str, unit_code: str, entity_type: str | None, entity_id: str | None) -> str:
-    """md5 of `alert_type|site-or-client code|entity_type|entity_id` (DESIGN §3)."""
-    return hashlib.md5(f"{alert_type}|{unit_code}|{entity_type or ''}|{entity_id or ''}".encode()).hexdigest()
-
-
-def _event_key(dedup_key: str, record: Record, occurred_at: datetime) -> bytes | None:
-    if record.event_id is not None:
-        marker = "id:" + record.event_id
-    elif record.occurred_at is not None:
-        marker = occurred_at.isoformat()
-    else:
-        return None  # nothing identifies this event: it always counts
-    return hashlib.md5(f"{dedup_key}|{record.action}|{marker}".encode()).digest()
-
-
 class Ingest:
     """One ingest run. `session_factory` makes write sessions; `on_reject` is told of
     every bad record at once (stderr, the rejects file); `on_batch` after each batch.
@@ -138,7 +117,7 @@ class Ingest:
     dead letters are shared with the operational feeds (`feed_ingest.FeedIngest` overrides the
     parsing, `_prepare` and `_process`)."""
 
-    record_type: type = Record  # what the parser yields for a good record (a NamedTuple)
+    record_type: Any = Record  # the NamedTuple class the parser yields for a good record (its _make builds one)
 
     def __init__(self, session_factory: Callable[[], Session], caller: Caller, options: Options,
                  on_reject: Callable[[Reject], None] = lambda r: None,
@@ -149,7 +128,7 @@ class Ingest:
         self.on_reject = on_reject
         self.on_batch = on_batch
         self.summary = Summary()
-        self.units: dict[str, tuple[int, str, int] | None] = {}  # code -> (id, kind, client_id)
+        self.units: dict[str, tuple[int, str, int | None] | None] = {}  # code -> (id, kind, client_id)
         self.started = False
         self.internal_errors = 0  # records kept as dead letters because processing them failed
 
@@ -220,7 +199,7 @@ class Ingest:
         try:
             with self._transaction(outer) as session:
                 rejects = self._process(session, batch)
-        except Exception as exc:  # noqa: BLE001 - sorted by _is_per_record, re-raised otherwise
+        except Exception as exc:  # sorted by _is_per_record, re-raised otherwise
             if not self.started or not _is_per_record(exc):
                 raise
             self.summary = saved
@@ -285,7 +264,7 @@ class Ingest:
         sql = RawSQL(session)
         events = self._drop_replayed(sql, events, now)
         audit_entries: list[audit.Entry] = []
-        triggers: dict[str, _Trigger] = {}
+        triggers: dict[str, Trigger] = {}
         closes: list[Event] = []
         closed_keys: set[str] = set()
         for event in events:
@@ -324,10 +303,7 @@ class Ingest:
             person, login, system = self.actor.person_id, self.caller.os_user[:100], self.options.system
             sender = "system" if system else str(person)
             sql.insert(
-                "INSERT INTO ingest_reject (tenant_id, received_at, source, line, reason, raw, raw_hash, input_format,"
-                " defaults, sender_person_id, sender_login, sender_system)",
-                ["bigint", "timestamptz", "text", "integer", "text", "text", "text", "text", "jsonb", "bigint", "text",
-                 "boolean"],
+                REJECT_HEAD, REJECT_TYPES,
                 [(tid, sql.ts(now), r.source[:500], r.line, r.reason, r.raw,
                   hashlib.sha1(f"{sender}\n{r.raw}".encode()).hexdigest(), fmt, defaults, person, login, system)
                  for r in rejects],
@@ -362,13 +338,15 @@ class Ingest:
             if record.action != "trigger" and record.dedup_key:
                 # Acknowledge/resolve by key alone: the alert says where it is (scope checked then).
                 return Event(record, None, None, record.dedup_key, record.occurred_at or now,
-                             _event_key(record.dedup_key, record, record.occurred_at or now))
+                             event_key(record.dedup_key, record, record.occurred_at or now))
             raise RecordError("no client or site: give one in the record, or --client/--site")
         client_id, site_id, unit_code = placed
-        dedup_key = record.dedup_key or default_dedup_key(record.alert_type, unit_code, record.entity_type,
-                                                          record.entity_id)
+        dedup_key = record.dedup_key
+        if not dedup_key:
+            assert record.alert_type is not None  # formats: a record without a dedup_key names its type
+            dedup_key = default_dedup_key(record.alert_type, unit_code, record.entity_type, record.entity_id)
         occurred_at = record.occurred_at or now
-        return Event(record, client_id, site_id, dedup_key, occurred_at, _event_key(dedup_key, record, occurred_at))
+        return Event(record, client_id, site_id, dedup_key, occurred_at, event_key(dedup_key, record, occurred_at))
 
     def _place(self, site_of_record: str | None, client_of_record: str | None) -> tuple[int, int | None, str] | None:
         """(client id, site id or None, code of the unit) for a record's site and client codes
@@ -378,7 +356,7 @@ class Ingest:
         client_code = client_of_record or (self.options.client if site_of_record is None else None)
         if site_code:
             site = self.units.get(site_code)
-            if site is None or site[1] != "SITE":
+            if site is None or site[1] != "SITE" or site[2] is None:  # a site always has its client
                 raise RecordError(f"unknown site {site_code!r}")
             site_id, client_id = site[0], site[2]
             if client_code:
@@ -407,10 +385,9 @@ class Ingest:
             return events
         tid, seen = self.actor.tenant_id, sql.ts(now)
         # Sorted: concurrent ingests then take row locks in one order and cannot deadlock.
-        fresh = {bytes(row[0]) for row in sql.insert("INSERT INTO ingest_event (tenant_id, event_key, seen_at)",
-                                                     ["bigint", "bytea", "timestamptz"],
-                                                     [(tid, key, seen) for key in sorted(keys)],
-                                                     "ON CONFLICT DO NOTHING RETURNING event_key", fetch=True)}
+        inserted = sql.insert(EVENT_HEAD, EVENT_TYPES, [(tid, key, seen) for key in sorted(keys)],
+                              "ON CONFLICT DO NOTHING RETURNING event_key", fetch=True)
+        fresh = {bytes(row[0]) for row in inserted}
         kept = []
         for event in events:
             if event.event_key is None:
@@ -422,13 +399,15 @@ class Ingest:
                 self.summary.replayed += 1
         return kept
 
-    def _add_trigger(self, triggers: dict[str, _Trigger], event: Event) -> None:
+    def _add_trigger(self, triggers: dict[str, Trigger], event: Event) -> None:
         window = None
         if self.rules:
+            # A trigger is placed on a client and names its type (`_event`, formats).
+            assert event.client_id is not None and event.record.alert_type is not None
             window = self.rules.covering(event.client_id, event.site_id, event.record.alert_type, event.occurred_at)
         found = triggers.get(event.dedup_key)
         if found is None:
-            triggers[event.dedup_key] = _Trigger(event, event, 1, event.occurred_at,
+            triggers[event.dedup_key] = Trigger(event, event, 1, event.occurred_at,
                                                  window.id if window else None, window is not None)
             return
         found.count += 1
@@ -440,43 +419,38 @@ class Ingest:
 
     # ------------------------------------------------------------ writing
 
-    def _apply_round(self, session: Session, sql: RawSQL, triggers: dict[str, _Trigger], closes: list[Event],
+    def _apply_round(self, session: Session, sql: RawSQL, triggers: dict[str, Trigger], closes: list[Event],
                      now: datetime, audit_entries: list[audit.Entry]) -> None:
         if triggers:
             self._upsert(session, sql, triggers, now, audit_entries)
         if closes:
             self._close(session, sql, closes, audit_entries)
 
-    def _upsert(self, session: Session, sql: RawSQL, triggers: dict[str, _Trigger], now: datetime,
+    def _upsert(self, session: Session, sql: RawSQL, triggers: dict[str, Trigger], now: datetime,
                 audit_entries: list[audit.Entry]) -> None:
         """One INSERT … ON CONFLICT DO UPDATE per chunk against the partial unique index of
         active alerts. Only unindexed columns are updated, so a duplicate costs one row write;
         the rare moves of first_seen_at (out-of-order input) and SUPPRESSED → NEW follow.
         New alerts carry their correlation group from the start (planned before the insert)."""
         tid, created_at, ts, as_json = self.actor.tenant_id, sql.ts(now), sql.ts, sql.json
-        plan = self._plan_correlation(session, sql, triggers)
+        plan = correlation.plan(session, sql, tid, triggers, self.options.correlation_window)
         rows = []
         first_seen: dict[str, object] = {}
         for key, t in sorted(triggers.items()):  # one lock order for concurrent ingests
             first, latest = t.first.record, t.latest.record
             # Keys with an active alert get no plan: the update leaves the group as it is.
-            correlation, parent, _ = plan.get(key) or (None, None, None)
+            correlation_id, parent, _ = plan.get(key) or (None, None, None)
             first_seen[key] = stamp = ts(t.first_seen)
             rows.append((
                 tid, t.first.client_id, t.first.site_id, first.alert_type, latest.severity,
-                "SUPPRESSED" if t.all_suppressed else "NEW", latest.message, first.entity_type, first.entity_id, key,
+                SUPPRESSED if t.all_suppressed else NEW, latest.message, first.entity_type, first.entity_id, key,
                 first.source, as_json(latest.metadata), stamp, ts(t.latest.occurred_at), created_at,
-                t.count - 1, t.window_id if t.all_suppressed else None, correlation, parent, stamp,
+                t.count - 1, t.window_id if t.all_suppressed else None, correlation_id, parent, stamp,
             ))
-        types = ["bigint", "bigint", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "jsonb",
-                 "timestamptz", "timestamptz", "timestamptz", "integer", "bigint", "text", "bigint", "timestamptz"]
         newer = "excluded.last_seen_at >= alert.last_seen_at"
         returned = sql.insert(
-            "INSERT INTO alert (tenant_id, client_id, site_id, alert_type, severity, status, message, entity_type,"
-            " entity_id, dedup_key, source, metadata, first_seen_at, last_seen_at, created_at, duplicate_count,"
-            " maintenance_window_id, correlation_id, parent_alert_id, next_escalation_at)",
-            types, rows,
-            "ON CONFLICT (tenant_id, dedup_key) WHERE status <> 'RESOLVED' DO UPDATE SET"
+            UPSERT_HEAD, UPSERT_TYPES, rows,
+            f"ON CONFLICT (tenant_id, dedup_key) WHERE {ALERT_ACTIVE_SQL} DO UPDATE SET"
             " duplicate_count = alert.duplicate_count + excluded.duplicate_count + 1,"
             f" last_seen_at = CASE WHEN {newer} THEN excluded.last_seen_at ELSE alert.last_seen_at END,"
             f" message = CASE WHEN {newer} THEN excluded.message ELSE alert.message END,"
@@ -496,7 +470,7 @@ class Ingest:
             # An insert returns the batch's own count; an update adds to an existing one.
             if duplicates == t.count - 1:
                 created[key] = alert_id
-                if status == "SUPPRESSED":
+                if status == SUPPRESSED:
                     quiet.add(key)
                     self.summary.suppressed += 1
                     audit_entries.append(audit.Entry("SUPPRESS", "alert", alert_id,
@@ -510,11 +484,11 @@ class Ingest:
             ours = first_seen[key]  # the driver's form compares like the instants (SQLite: fixed-width text)
             if ours < stored_first_seen:
                 earlier.append((ours, ours, alert_id, ours))
-            if status == "SUPPRESSED" and not t.all_suppressed:
-                surfaced.append((alert_id,))  # still firing after its window: the NOC must see it
+            if status in ALERT_SURFACE.allowed and not t.all_suppressed:
+                surfaced.append((alert_id,))  # still firing after its window
         sql.many("UPDATE alert SET first_seen_at = ?, next_escalation_at = ? WHERE id = ? AND first_seen_at > ?",
                  earlier)
-        sql.many("UPDATE alert SET status = 'NEW' WHERE id = ? AND status = 'SUPPRESSED'", surfaced)
+        sql.many(_SURFACE, surfaced)
         # Groups started in this round: their first alert's id is known only now.
         sql.many("UPDATE alert SET parent_alert_id = ? WHERE id = ?",
                  [(created[root], created[key]) for key, (_, _, root) in plan.items()
@@ -530,117 +504,11 @@ class Ingest:
                  f"{triggers[key].first.record.alert_type}: {triggers[key].latest.record.message}")
                 for key, alert_id in created.items() if key not in quiet], self.options.incidents, now))
 
-    def _active_keys(self, sql: RawSQL, keys: list[str]) -> set[str]:
-        return {row[0] for row in sql.select_in(
-            f"SELECT dedup_key FROM alert WHERE tenant_id = {sql.mark} AND status <> 'RESOLVED' AND dedup_key {{in}}",
-            [self.actor.tenant_id], keys)}
-
-    def _plan_correlation(self, session: Session, sql: RawSQL, triggers: dict[str, _Trigger]) -> dict[str, tuple]:
-        """For each key that has no active alert yet: (correlation_id, parent_alert_id, root
-        key). A new alert joins the group of the nearest active alert of its site (client-
-        level alerts: of its client) whose first_seen_at is within the window, else starts
-        a group. `root key` names the group's first alert when that is also new here."""
-        active = self._active_keys(sql, list(triggers))
-        fresh = [(key, t) for key, t in triggers.items() if key not in active]
-        if not fresh:
-            return {}
-        window = self.options.correlation_window
-        site_ids = {t.first.site_id for _, t in fresh if t.first.site_id is not None}
-        client_ids = {t.first.client_id for _, t in fresh if t.first.site_id is None}
-        low = min(t.first_seen for _, t in fresh).timestamp() - window
-        high = max(t.first_seen for _, t in fresh).timestamp() + window
-        scope = []
-        if site_ids:
-            scope.append(ALERTS.c.site_id.in_(site_ids))
-        if client_ids:
-            scope.append(ALERTS.c.client_id.in_(client_ids) & ALERTS.c.site_id.is_(None))
-        candidates = session.execute(
-            select(ALERTS.c.id, ALERTS.c.site_id, ALERTS.c.client_id, ALERTS.c.first_seen_at,
-                   ALERTS.c.correlation_id, ALERTS.c.parent_alert_id)
-            .where(ALERTS.c.tenant_id == self.actor.tenant_id, ACTIVE, or_(*scope),
-                   ALERTS.c.first_seen_at >= datetime.fromtimestamp(low, timezone.utc),
-                   ALERTS.c.first_seen_at <= datetime.fromtimestamp(high, timezone.utc))
-        ).all()
-        # Per scope, a time-sorted list of (first seen, correlation id, root id, root key).
-        groups: dict[tuple, tuple[list[float], list[tuple]]] = {}
-        for c in candidates:
-            if c.correlation_id is None:
-                continue
-            times, members = groups.setdefault((c.site_id, c.client_id if c.site_id is None else None), ([], []))
-            at = c.first_seen_at.timestamp()
-            i = bisect.bisect(times, at)
-            times.insert(i, at)
-            members.insert(i, (c.correlation_id, c.parent_alert_id or c.id, None))
-        plan = {}
-        for key, t in sorted(fresh, key=lambda kt: kt[1].first_seen):
-            site_id = t.first.site_id
-            times, members = groups.setdefault((site_id, t.first.client_id if site_id is None else None), ([], []))
-            at = t.first_seen.timestamp()
-            i = bisect.bisect(times, at)
-            best = None
-            for j in (i - 1, i):  # the nearest neighbours in time
-                if 0 <= j < len(times) and abs(times[j] - at) <= window:
-                    if best is None or abs(times[j] - at) < abs(times[best] - at):
-                        best = j
-            if best is None:
-                member = (str(uuid.uuid4()), None, key)
-                plan[key] = (member[0], None, None)
-            else:
-                member = members[best]
-                plan[key] = member
-            times.insert(i, at)
-            members.insert(i, member)
-        return plan
-
     def _close(self, session: Session, sql: RawSQL, closes: list[Event], audit_entries: list[audit.Entry]) -> None:
-        """Apply acknowledge and resolve events, in order, to the active alerts of their keys."""
-        keys = sorted({e.dedup_key for e in closes})
-        query = select(ALERTS.c.id, ALERTS.c.dedup_key, ALERTS.c.status, ALERTS.c.first_seen_at,
-                       ALERTS.c.acknowledged_at, ALERTS.c.acknowledged_by, ALERTS.c.time_to_ack,
-                       ALERTS.c.client_id, ALERTS.c.site_id).where(
-            ALERTS.c.tenant_id == self.actor.tenant_id, ACTIVE,
-            # An event by key alone reaches only alerts within the sender's scope (and locks no others).
-            self.may_ingest.where(ALERTS.c.client_id, ALERTS.c.site_id))
-        state: dict[str, dict] = {}
-        for i in range(0, len(keys), 500):
-            chunk = query.where(ALERTS.c.dedup_key.in_(keys[i:i + 500])).order_by(ALERTS.c.dedup_key)
-            if self.dialect == "postgresql":
-                chunk = chunk.with_for_update()
-            for row in session.execute(chunk):
-                state[row.dedup_key] = dict(row._mapping)
-        changed: dict[int, dict] = {}
-        for event in closes:
-            alert = state.get(event.dedup_key)
-            at = max(event.occurred_at, alert["first_seen_at"]) if alert else None
-            origin = event.record.source or "ingest"
-            if alert is not None and event.record.action == "resolve":
-                alert.update(status="RESOLVED", resolved_at=at, resolved_by=self.actor.person_id,
-                             time_to_resolve=int((at - alert["first_seen_at"]).total_seconds()),
-                             resolution_note=f"resolved by {origin} event")
-                del state[event.dedup_key]
-                self.summary.resolved += 1
-                audit_entries.append(audit.Entry("RESOLVE", "alert", alert["id"], {"by": origin, "at": clock.isoformat(at)},
-                                                 alert["client_id"], alert["site_id"]))
-            elif alert is not None and alert["status"] in ACKABLE:
-                alert.update(status="ACKNOWLEDGED", acknowledged_at=at, acknowledged_by=self.actor.person_id,
-                             time_to_ack=int((at - alert["first_seen_at"]).total_seconds()))
-                self.summary.acknowledged += 1
-                audit_entries.append(audit.Entry("ACKNOWLEDGE", "alert", alert["id"],
-                                                 {"by": origin, "at": clock.isoformat(at)},
-                                                 alert["client_id"], alert["site_id"]))
-            else:
-                self.summary.unmatched += 1
-                continue
-            changed[alert["id"]] = alert
-        ts = sql.ts
-        sql.many(
-            "UPDATE alert SET status = 'RESOLVED', resolved_at = ?, resolved_by = ?, time_to_resolve = ?,"
-            " resolution_note = ?, acknowledged_at = ?, acknowledged_by = ?, time_to_ack = ? WHERE id = ?",
-            [(ts(a["resolved_at"]), a["resolved_by"], a["time_to_resolve"], a["resolution_note"],
-              ts(a["acknowledged_at"]), a["acknowledged_by"], a["time_to_ack"], a["id"])
-             for a in changed.values() if a["status"] == "RESOLVED"])
-        sql.many(
-            "UPDATE alert SET status = 'ACKNOWLEDGED', acknowledged_at = ?, acknowledged_by = ?, time_to_ack = ?"
-            " WHERE id = ?",
-            [(ts(a["acknowledged_at"]), a["acknowledged_by"], a["time_to_ack"], a["id"])
-             for a in changed.values() if a["status"] == "ACKNOWLEDGED"])
+        """Apply acknowledge and resolve events, in order, to the active alerts of their keys
+        within the sender's scope (`closing`)."""
+        done = closing.close(session, sql, self.actor, self.may_ingest, self.dialect == "postgresql", closes)
+        self.summary.resolved += done.resolved
+        self.summary.acknowledged += done.acknowledged
+        self.summary.unmatched += done.unmatched
+        audit_entries.extend(done.audit_entries)

@@ -307,7 +307,7 @@ def check(session: Session, caller: Caller, alert_type: str, client: str | None 
         occurrence = None
         if covering:
             window = _as_dict(session.execute(_query().where(MaintenanceWindow.id == covering[0].id)).one(), now)
-            start, stop = covering[0].occurrence_at(instant)
-            occurrence = {"starts_at": start, "ends_at": stop}
+            span = covering[0].occurrence_at(instant)  # covering: it occurs at `instant`
+            occurrence = {"starts_at": span[0], "ends_at": span[1]} if span else None
         return {"suppressed": bool(covering), "alert_type": name, "client": client, "site": site, "at": instant,
                 "window": window, "occurrence": occurrence, "windows": [r.id for r in covering]}

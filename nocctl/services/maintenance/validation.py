@@ -131,5 +131,6 @@ def validate(new: NewWindow) -> tuple[NewWindow, WindowRule]:
                       recurrence.upper(), frozenset(WEEKDAYS.index(d) for d in weekdays), normal.until, zone, None)
     if rule.next_occurrence(starts_at - timedelta(microseconds=1)) is None:
         raise BadInput(f"the window never occurs: no {', '.join(weekdays)} from "
-                       f"{first_local.date().isoformat()} to {normal.until.isoformat()} ({zone.key})")
+                       f"{first_local.date().isoformat()} to {normal.until.isoformat() if normal.until else 'the end'}"
+                       f" ({zone.key})")
     return normal, rule

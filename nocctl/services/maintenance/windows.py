@@ -148,8 +148,9 @@ class Rulebook:
 
     def __init__(self, rules: list[WindowRule]):
         self.tenant = [r for r in rules if r.scope_kind == "TENANT"]
-        self.by_client: dict[int, list[WindowRule]] = {}
-        self.by_site: dict[int, list[WindowRule]] = {}
+        # Keyed by the rule's unit (never None for its kind); looked up with an alert's site, which may be.
+        self.by_client: dict[int | None, list[WindowRule]] = {}
+        self.by_site: dict[int | None, list[WindowRule]] = {}
         for rule in rules:
             if rule.scope_kind == "CLIENT":
                 self.by_client.setdefault(rule.client_id, []).append(rule)
