@@ -552,16 +552,16 @@ def in_process(url: str, now: datetime, explain: set[str] | None = None) -> tupl
     """`services.snapshot.run` in this process (imports done, engine made), statements logged."""
     import psycopg
 
-    from nocctl.config import DEFAULTS
+    from nocctl.config import Settings
     from nocctl.db import make_engine
     from nocctl.services import derived
     from nocctl.services import snapshot as service
-    from nocctl.services.incidents import AutoIncidents
     from nocctl.services.ingest.pipeline import Ingest
     from nocctl.services.rbac import Caller
 
     engine = make_engine(url)
-    config = service.Config.of(DEFAULTS["snapshot"])
+    defaults = Settings(url, "default", None, None)  # no config file: the documented defaults, typed
+    config = defaults.snapshot
     caller = Caller.from_process("default")
     with StatementLog(explain) as log:
         # The pass's steps timed by wrapping them in this process (nocctl's code is unchanged).
@@ -575,8 +575,8 @@ def in_process(url: str, now: datetime, explain: set[str] | None = None) -> tupl
             setattr(owner, attr, log.phase(name, getattr(owner, attr), server=attr == "commit"))
         try:
             started = time.perf_counter()
-            summary = service.run(engine, config, caller, now, False, 600,
-                                  AutoIncidents(DEFAULTS["incident_min_severity"], DEFAULTS["sla"]))
+            summary = service.run(engine, config, caller, now, False, defaults.correlation_window,
+                                  defaults.auto_incidents)
             elapsed = time.perf_counter() - started
         finally:
             for owner, attr, fn in saved:

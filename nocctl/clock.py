@@ -3,9 +3,8 @@ so tests, the demo and replays of history run at a chosen time.
 
 Interactive commands read `now()`. A cron pass does not: its instant (`--now`, else `now()`
 once at the start) is handed down explicitly to everything it writes, audit rows included
-(`services/passes.py`), so a pass neither depends on nor changes this process-wide clock —
-but for one bridge: the ingest pipeline still reads `now()`, so the snapshot pass fixes the
-clock around its derived alerts' ingest (`services/snapshot.py`, `_ingest_clock`)."""
+(`services/passes.py`; the ingest pipeline takes it as `Options.now`), so a pass neither
+depends on nor changes this process-wide clock."""
 from __future__ import annotations
 
 import os

@@ -5,8 +5,9 @@ The one place for these rules. The models constrain their status columns to the 
 `services.workflow` applies a move race-free (a conditional UPDATE on `Move.allowed`); every
 writer takes the allowed statuses and the fields from here: the interactive moves, ingest's
 acknowledge and resolve events (and so the snapshot's derived resolves, which go through
-ingest), the escalation pass and `notify retry`. Plain strings and no SQLAlchemy, so the
-command line can offer the statuses as choices without importing the database layer."""
+ingest), the escalation pass, notification delivery and `notify retry`. Plain strings and
+no SQLAlchemy, so the command line can offer the statuses as choices without importing the
+database layer."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -140,6 +141,11 @@ NOTIFICATION_RETRY: Final = Move("retry", (FAILED,), PENDING, "noc:escalate", ""
 
 def notification_sent(at: datetime, attempts: int) -> dict[str, Any]:
     return {"status": SENT, "sent_at": at, "attempts": attempts}
+
+
+def notification_retrying(attempts: int, error: str | None, next_attempt_at: datetime) -> dict[str, Any]:
+    """A failed attempt with attempts left: the message stays PENDING, due again at `next_attempt_at`."""
+    return {"attempts": attempts, "last_error": error, "next_attempt_at": next_attempt_at}
 
 
 def notification_failed(attempts: int, error: str | None) -> dict[str, Any]:

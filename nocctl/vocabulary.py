@@ -3,9 +3,6 @@ CLI can offer them as choices without importing SQLAlchemy). The statuses of ale
 incidents and notifications are `nocctl.lifecycle`'s, with their rules."""
 from __future__ import annotations
 
-# Named here too for cli/prefs.py, which still imports it from here; new code takes it from lifecycle.
-from nocctl.lifecycle import ALERT_STATUSES as ALERT_STATUSES
-
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")  # most severe first
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 

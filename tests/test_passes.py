@@ -12,8 +12,12 @@ from sqlalchemy import insert, inspect, select, text, update
 
 from ingest_helpers import ORG, alert, ndjson
 from nocctl import clock, config
-from nocctl.models import Alert, AuditLog, FeedRecord, IngestEvent, Notification, Snapshot
+from nocctl.db import make_sessionmaker
+from nocctl.models import Alert, AuditLog, FeedRecord, Incident, IngestEvent, IngestReject, Notification, Snapshot
 from nocctl.services import escalation
+from nocctl.services.ingest.pipeline import Ingest, Options
+from nocctl.services.ingest.reader import read_documents
+from nocctl.tunables import AutoIncidents, Sla
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 CHANNEL = '[notify.channels.page]\ntype = "command"\ncommand = "cat > /dev/null"\n'
@@ -93,8 +97,8 @@ def test_an_escalation_pass_writes_at_its_now_and_leaves_the_process_clock_alone
 
 
 def test_a_snapshot_pass_stamps_its_derived_alerts_with_its_now(noc, engine, db_url, monkeypatch):
-    """The derived alerts go through the ingest pipeline, which reads the process clock: the
-    pass fixes it for that call only (a bridge until the pipeline takes the instant)."""
+    """The derived alerts go through the ingest pipeline, which is given the pass's instant
+    (`Options.now`): it neither reads nor fixes the process clock."""
     elsewhere = T0 + timedelta(days=1)  # NOC_NOW, a day after the passes' --now
     monkeypatch.setenv("NOC_NOW", iso(elsewhere))
     feed_ticket(engine, "T-1", T0 - timedelta(hours=1))
@@ -111,6 +115,66 @@ def test_a_snapshot_pass_stamps_its_derived_alerts_with_its_now(noc, engine, db_
     with engine.connect() as conn:
         assert conn.scalars(select(AuditLog.at).where(AuditLog.action == "RESOLVE")).all() == [later]
         assert sorted(conn.scalars(select(IngestEvent.seen_at))) == [first, later]
+
+
+def test_a_snapshot_pass_ahead_of_the_clock_raises_its_derived_alerts_and_incidents_at_its_now(noc, engine,
+                                                                                              monkeypatch):
+    """The future-skew bound is the pass's instant too: with NOC_NOW a day before --now, the
+    derived alert (occurred_at: the window end) is not "ahead of the clock". Its automatic
+    incident (a P1 ticket: CRITICAL) is opened at --now, with its SLA counted from it."""
+    before = T0 - timedelta(days=1)
+    monkeypatch.setenv("NOC_NOW", iso(before))
+    feed_ticket(engine, "T-1", T0 - timedelta(hours=1))
+    at = T0 + timedelta(minutes=2)
+    summary = pass_json(noc, "snapshot", "run", "--now", iso(at))
+    assert (summary["alerts_created"], summary["rejected"]) == (1, 0)
+    process_clock_untouched(before)
+    with engine.connect() as conn:
+        assert conn.execute(select(Incident.created_at, Incident.sla_target)).all() == [(at, at + timedelta(hours=4))]
+        assert conn.scalars(select(AuditLog.at).where(AuditLog.action == "INCIDENT_CREATE")).all() == [at]
+        assert conn.scalars(select(Alert.created_at)).all() == [at]
+
+
+def test_an_ingest_run_given_an_instant_stamps_everything_with_it(noc, engine, caller, monkeypatch):
+    """`Options.now`: created_at, seen_at, the dead letters' received_at, the audit rows and
+    the incidents are stamped with it; an event time without occurred_at takes it; the
+    future-skew bound counts from it. The process clock (NOC_NOW) is neither read nor changed."""
+    elsewhere, at = T0 + timedelta(days=1), T0 + timedelta(hours=3)
+    monkeypatch.setenv("NOC_NOW", iso(elsewhere))
+    timeless = alert(entity="cam-03")
+    del timeless["occurred_at"]
+    documents = read_documents([ndjson(alert(entity="cam-01", at=iso(at - timedelta(minutes=5))),
+                                       alert(entity="cam-02", at=iso(at + timedelta(hours=1))),
+                                       timeless).encode()], "test")
+    rejects: list = []
+    options = Options("native", incidents=AutoIncidents("HIGH", Sla({"HIGH": 3600})), now=at)
+    summary = Ingest(make_sessionmaker(engine), caller, options, rejects.append).run(documents)
+    assert (summary.created, summary.rejected) == (2, 1)
+    assert f"({clock.isoformat(at)}; setting ingest.max_future_skew)" in rejects[0].reason
+    process_clock_untouched(elsewhere)
+    with engine.connect() as conn:
+        assert set(conn.scalars(select(Alert.created_at))) == {at}
+        assert conn.scalars(select(Alert.first_seen_at).where(Alert.entity_id == "cam-03")).all() == [at]
+        assert set(conn.scalars(select(IngestEvent.seen_at))) == {at}
+        assert conn.scalars(select(IngestReject.received_at)).all() == [at]
+        assert set(conn.execute(select(Incident.created_at, Incident.sla_target))) == {(at, at + timedelta(hours=1))}
+        assert set(conn.scalars(select(AuditLog.at).where(AuditLog.action.like("INCIDENT_%")))) == {at}
+
+
+def test_an_ingest_run_without_an_instant_reads_the_clock_at_each_batch(noc, engine, caller):
+    """Interactive ingest (`Options.now` None) goes on with the time: each batch is stamped
+    with the clock as it reads at the start of that batch."""
+    first, second = T0 + timedelta(hours=1), T0 + timedelta(hours=2)
+    documents = read_documents([ndjson(alert(entity="cam-01"), alert(entity="cam-02")).encode()], "test")
+    clock.set_now(first)
+    try:
+        Ingest(make_sessionmaker(engine), caller, Options("native", batch_size=1),
+               on_batch=lambda summary: clock.set_now(second)).run(documents)
+    finally:
+        clock.set_now(None)
+    with engine.connect() as conn:
+        assert conn.execute(select(Alert.entity_id, Alert.created_at).order_by(Alert.entity_id)).all() == [
+            ("cam-01", first), ("cam-02", second)]
 
 
 # ---------------------------------------------------------------- dry runs change nothing

@@ -32,7 +32,7 @@ def create(app: App, title, alert_ids, severity, client, site, runbook, ticket, 
     from nocctl.services import incidents
 
     made = incidents.create(app.session(write=True), app.caller(), title, list(alert_ids), severity, runbook, ticket,
-                            work_order, client, site, dict(app.settings.sla.targets))
+                            work_order, client, site, app.settings.sla)
     emit_object(made, "json") if fmt == "json" else click.echo(made["id"])
 
 

@@ -18,7 +18,7 @@ from nocctl.cli.common import App, emit_rows, listing_options, note, pass_app
 from nocctl.vocabulary import FEED_KINDS
 
 if TYPE_CHECKING:
-    from nocctl.services.incidents import AutoIncidents
+    from nocctl.tunables import AutoIncidents
 
 FORMATS = ("auto", "native", "alertmanager", "pagerduty")
 KINDS = ("alert", *FEED_KINDS)
@@ -33,11 +33,7 @@ def incident_level(app: App) -> str | None:
 def auto_incidents(app: App) -> AutoIncidents | None:
     """Automatic incidents as configured (`incident_min_severity = "none"` turns them off),
     as the ingest pipeline takes them."""
-    from nocctl.services.incidents import AutoIncidents
-
-    auto = app.settings.auto_incidents
-    # services.incidents still takes the `[sla]` table as a dict (of seconds, parsed once here).
-    return None if auto is None else AutoIncidents(auto.min_severity, dict(auto.sla.targets))
+    return app.settings.auto_incidents
 
 
 class _Progress:

@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from nocctl.cli.common import App, emit_object, emit_rows, note, pass_app, show_options
-from nocctl.vocabulary import ALERT_STATUSES, SEVERITIES
+from nocctl.lifecycle import ALERT_STATUSES
+from nocctl.vocabulary import SEVERITIES
 
 # The same keys as nocctl.services.prefs.KEYS (not imported: `--help` stays free of SQLAlchemy).
 KEYS = ("client", "severity", "status", "format", "timezone")

@@ -47,9 +47,10 @@ def run(app: App, now_text, window, dry_run, as_json):
     from nocctl.cli.ingest import auto_incidents
     from nocctl.services import snapshot as service
 
-    config = service.Config.of(app.settings.get("snapshot"), window)
+    # Bad input is told in this order: the [snapshot] section (or --window), --now, the correlation window.
+    config = app.settings.snapshot_for(window)
     now = clock.parse_instant(now_text, "--now") if now_text else clock.now()
-    correlation = clock.parse_duration(app.settings.get("correlation_window"), "correlation_window")
+    correlation = app.settings.correlation_window
     logger = log.get()
 
     def on_reject(tenant: str, reject) -> None:

@@ -31,7 +31,8 @@ window that changed the alert, `duplicate_count` how many times it changed). An 
 alert of source `nocctl-snapshot` whose condition no longer holds (and that no later window
 touched) gets a resolve event at the window end. The event keys (dedup key + action +
 occurred_at) make a re-sent record of a re-run window a replay that changes nothing. The
-pass ingests as the system (`Options.system`): no person, tenant-wide."""
+pass ingests as the system (`Options.system`): no person, tenant-wide, at the pass's instant
+(`Options.now`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -57,9 +58,11 @@ from nocctl.services.feed_conditions import (
     query,
 )
 from nocctl.services.ingest.events import default_dedup_key
-from nocctl.services.ingest.pipeline import Ingest, Options, Reject, Summary
+from nocctl.services.ingest.options import Options, Reject, Summary
+from nocctl.services.ingest.pipeline import Ingest
 from nocctl.services.ingest.reader import Document
 from nocctl.services.rbac import Caller
+from nocctl.tunables import DEFAULT_CORRELATION_WINDOW, AutoIncidents
 
 SOURCE = "nocctl-snapshot"
 PRIORITY_SEVERITY = {"P1": "CRITICAL", "P2": "HIGH", "P3": "MEDIUM", "P4": "LOW"}
@@ -222,7 +225,8 @@ def _add(total: Summary, part: Summary) -> None:
 
 def apply(session: Session, caller: Caller, tenant_id: int, units: dict[int, Unit],
           metrics: dict[int, dict[str, Any]], start: datetime, end: datetime, config: Config,
-          correlation_window: int = 600, incidents: Any = None) -> Outcome:
+          correlation_window: int = DEFAULT_CORRELATION_WINDOW, incidents: AutoIncidents | None = None,
+          now: datetime | None = None) -> Outcome:
     """Raise the derived alerts that hold at `end` and resolve those that cleared, through
     ingest, inside the session's transaction (the caller commits or rolls back).
 
@@ -231,7 +235,9 @@ def apply(session: Session, caller: Caller, tenant_id: int, units: dict[int, Uni
     A SUPPRESSED one is sent each time (ingest keeps it held while a window covers it, and
     surfaces it as NEW after). New alerts go in two steps — the first of each client or site,
     then the rest — so the rest join their correlation group at insert, as ingest plans it,
-    instead of being re-pointed at a group's first alert one row at a time afterwards."""
+    instead of being re-pointed at a group's first alert one row at a time afterwards.
+
+    `now` is the instant ingest stamps what it writes with (the pass's; None: the clock's)."""
     holding = conditions(session, tenant_id, units, metrics, start, end, config)
     keys = [dedup_key(r) for r in holding]
     derived = _derived(session, tenant_id)
@@ -259,7 +265,7 @@ def apply(session: Session, caller: Caller, tenant_id: int, units: dict[int, Uni
             continue
         # One batch (larger than the input): nothing to parse, so no reader process either.
         options = Options("native", batch_size=len(records) + 1, correlation_window=correlation_window,
-                          keep_rejects=False, incidents=incidents, system=True)
+                          keep_rejects=False, incidents=incidents, system=True, now=now)
         _add(outcome.ingest, Ingest(lambda: session, caller, options, on_reject=outcome.rejects.append).run(
             _documents(records), session))
     return outcome

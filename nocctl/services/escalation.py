@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nocctl import clock
+from nocctl.config import Settings
 from nocctl.errors import BadInput, Conflict, NotFound
 from nocctl.lifecycle import ALERT_PASS_ESCALATE, ALERT_UNACKNOWLEDGED, alert_escalated, sql_in
 from nocctl.models import Alert, BusinessUnit, EscalationPolicy, Person
@@ -439,12 +440,12 @@ def _tenant_pass(session: Session, tenant: TenantRef, caller: Caller, now: datet
     return done
 
 
-def run(engine: Engine, settings: Any, caller: Caller, now: datetime, dry_run: bool = False
+def run(engine: Engine, settings: Settings, caller: Caller, now: datetime, dry_run: bool = False
         ) -> tuple[Summary, list[dict[str, Any]]]:
     """The escalation pass over every tenant, under the `escalate` pass lock (a dry run
     takes it too); one transaction per tenant, rolled back on a dry run. Everything it
     writes is stamped `now`. Returns the summary and the escalations made."""
-    channels = notify.load_channels(settings)  # a bad channel config fails before any change
+    channels = settings.notify.channels  # a bad channel config fails before any change
     summary = Summary(dry_run=dry_run)
 
     def tenant_pass(session: Session, tenant: TenantRef) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """What the snapshot pass computes its metrics from and raises its derived alerts from, defined
-once: the `[snapshot]` thresholds, the units (clients and sites) a window is computed for, and
-one SQL definition per feed condition (an open ticket, a pending work order, an expected,
-present, late or missing shift, an offline device).
+once: the units (clients and sites) a window is computed for, and one SQL definition per feed
+condition (an open ticket, a pending work order, an expected, present, late or missing shift,
+an offline device). The `[snapshot]` thresholds they take are `tunables.SnapshotConfig`
+(`Config` here).
 
 The metrics (`services/snapshot.py`) count these conditions and the derived alerts
 (`services/derived.py`) are raised from them. Both import this module and it imports neither,
@@ -10,54 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
-from nocctl import clock
-from nocctl.errors import BadInput
 from nocctl.models.base import UTCDateTime
-
-_Number = TypeVar("_Number", int, float)
-
-# ---------------------------------------------------------------- settings
-
-@dataclass(frozen=True)
-class Config:
-    """The `[snapshot]` settings, parsed (durations in seconds)."""
-
-    window: int = 300
-    device_offline_after: int = 900
-    attendance_grace: int = 900
-    late_rate: float = 0.25
-    late_min_shifts: int = 4
-    sync_health_min: float = 80.0
-
-    @classmethod
-    def of(cls, settings: dict[str, Any], window: str | None = None) -> Config:
-        """From `settings.get("snapshot")`; `window` (the --window option) wins over the file."""
-        def number(key: str, kind: type[_Number], low: float, high: float | None = None) -> _Number:
-            value = settings.get(key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or \
-                    (high is not None and value > high):
-                bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-                raise BadInput(f"snapshot.{key} in the config must be a number {bound}, not {value!r}")
-            return kind(value)
-
-        def duration(value: Any, what: str) -> int:
-            return clock.parse_duration(value, what)  # whatever the file holds: it says what is wrong
-
-        return cls(
-            window=duration(window or settings.get("window"), "--window" if window else "snapshot.window"),
-            device_offline_after=duration(settings.get("device_offline_after"), "snapshot.device_offline_after"),
-            attendance_grace=duration(settings.get("attendance_grace"), "snapshot.attendance_grace"),
-            late_rate=number("late_rate", float, 0, 1),
-            late_min_shifts=number("late_min_shifts", int, 1),
-            sync_health_min=number("sync_health_min", float, 0, 100),
-        )
-
+from nocctl.tunables import SnapshotConfig as Config  # the `[snapshot]` thresholds, parsed
 
 # ---------------------------------------------------------------- shared SQL definitions
 # (the metrics count them, the derived alerts are raised from them: one definition each)

@@ -5,9 +5,7 @@ correlation group once one of its alerts reaches the configured severity."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, aliased
@@ -22,6 +20,7 @@ from nocctl.services.access import Scope
 from nocctl.services.alerts import person_id
 from nocctl.services.rbac import Actor, Caller
 from nocctl.services.workflow import Outcome, move_each
+from nocctl.tunables import AutoIncidents, Sla
 from nocctl.vocabulary import SEVERITIES, SEVERITY_RANK
 
 INCIDENTS = Incident.__table__
@@ -31,27 +30,11 @@ TABLE_COLUMNS = ("id", "severity", "status", "title", "client", "site", "created
                  "alerts")
 
 
-def sla_seconds(sla: dict[str, Any], severity: str) -> int | None:
-    """The SLA of a severity from the config table (`"4h"`, seconds, or none)."""
-    value = sla.get(severity)
-    if value in (None, "", 0, "none"):
-        return None
-    return clock.parse_duration(value, f"sla.{severity}")
-
-
-@dataclass
-class AutoIncidents:
-    """Settings of the automatic opening, taken from the config."""
-
-    min_severity: str = "CRITICAL"
-    sla: dict[str, Any] | None = None
-
-
 # ---------------------------------------------------------------- creating
 
 def create(session: Session, caller: Caller, title: str, alert_ids: Sequence[int] = (), severity: str | None = None,
            runbook: str | None = None, ticket: str | None = None, work_order: str | None = None,
-           client: str | None = None, site: str | None = None, sla: dict[str, Any] | None = None) -> dict:
+           client: str | None = None, site: str | None = None, sla: Sla | None = None) -> dict:
     if not title.strip():
         raise BadInput("an incident needs a --title")
     now = clock.now()
@@ -68,7 +51,7 @@ def create(session: Session, caller: Caller, title: str, alert_ids: Sequence[int
         severity = severity.upper()
         if severity not in SEVERITIES:
             raise BadInput(f"unknown severity {severity!r}", "one of " + ", ".join(SEVERITIES))
-        target = sla_seconds(sla or {}, severity)
+        target = sla.seconds(severity) if sla is not None else None
         incident = Incident(
             tenant_id=actor.tenant_id, title=title.strip(), severity=severity, status=NEW, client_id=client_id,
             site_id=site_id, correlation_id=alerts[0].correlation_id if alerts else None, created_at=now,
@@ -154,7 +137,7 @@ def auto_open(session: Session, actor: Actor, created: Sequence[tuple], settings
     if opening:
         params = []
         for correlation_id, first in opening.items():
-            target = sla_seconds(settings.sla or {}, first[2])
+            target = settings.sla.seconds(first[2])
             params.append({"tenant_id": actor.tenant_id, "title": first[5][:300], "severity": first[2], "status": NEW,
                            "client_id": first[3], "site_id": first[4], "correlation_id": correlation_id,
                            "created_at": now, "created_by": actor.person_id,

@@ -30,72 +30,38 @@ from nocctl.lifecycle import (
     PENDING,
     notification_failed,
     notification_retried,
+    notification_retrying,
     notification_sent,
 )
 from nocctl.models import BusinessUnit, Notification, Person
 from nocctl.rawsql import RawSQL
 from nocctl.services import access, passes
-from nocctl.services.channels import Attempt, Channel, Delivery, deliver, parse_channels, short_error
-from nocctl.services.config_checks import ConfigReader
+from nocctl.services.channels import Attempt, Channel, Delivery, deliver, short_error
 from nocctl.services.rbac import Caller
 from nocctl.services.workflow import Outcome, apply, failed
+from nocctl.tunables import NotifyConfig as NotifyConfig  # tests and callers take it from here
 
 LIST_COLUMNS = ("id", "created_at", "kind", "channel", "status", "attempts", "next_attempt_at", "sent_at",
                 "alert_id", "client", "site", "recipient", "last_error")
 TABLE_COLUMNS = ("id", "created_at", "kind", "channel", "status", "attempts", "next_attempt_at", "recipient",
                  "last_error")
 
-DEFAULT_MAX_ATTEMPTS = 6
-DEFAULT_BACKOFF = "1m"
-DEFAULT_MAX_BACKOFF = "1h"
 BATCH = 200  # due messages read per query
-
-_NOTIFY_KEYS = ("max_attempts", "backoff", "max_backoff", "channels")
 
 
 # ---------------------------------------------------------------- configuration
-
-@dataclass(frozen=True)
-class NotifyConfig:
-    """The `[notify]` section: the channels by name and the retry policy of the outbox."""
-
-    channels: dict[str, Channel]
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    backoff: int = 60  # seconds
-    max_backoff: int = 3600
-
-    def delay(self, attempts: int) -> int:
-        """Seconds to wait after the `attempts`-th failed attempt: backoff·2^(attempts−1),
-        at most max_backoff."""
-        exponent = max(attempts - 1, 0)
-        if exponent >= 62 or self.backoff << exponent >= self.max_backoff:
-            return self.max_backoff
-        return self.backoff << exponent
-
+# The `[notify]` section is `tunables.NotifyConfig` (importable from here too), parsed once
+# by `settings.notify`.
 
 def load_config(settings: Settings) -> NotifyConfig:
     """The validated `[notify]` section (absent: defaults and no channels). Bad values:
     BadInput (exit 65) naming the exact key, never repeating a secret."""
-    reader = ConfigReader(settings.config_path)
-    raw = settings.get("notify")
-    if raw is None:
-        raw = {}
-    section = reader.table(raw, "notify")
-    reader.no_unknown_keys(section, _NOTIFY_KEYS, "notify", "")
-    max_attempts = section.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
-    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-        raise reader.error("notify.max_attempts", "must be a whole number of at least 1")
-    backoff = reader.duration(section.get("backoff", DEFAULT_BACKOFF), "notify.backoff")
-    max_backoff = reader.duration(section.get("max_backoff", DEFAULT_MAX_BACKOFF), "notify.max_backoff")
-    if max_backoff < backoff:
-        raise reader.error("notify.max_backoff", "must not be shorter than notify.backoff")
-    channels = parse_channels(reader, section.get("channels", {}))
-    return NotifyConfig(channels, max_attempts, backoff, max_backoff)
+    return settings.notify
 
 
 def load_channels(settings: Settings) -> dict[str, Channel]:
     """The configured channels by name, validated (see `load_config`)."""
-    return load_config(settings).channels
+    return settings.notify.channels
 
 
 # ---------------------------------------------------------------- queueing
@@ -160,8 +126,7 @@ def _record(session_factory: Callable[[], Session], row: Row[Any], attempt: Atte
     elif attempt.permanent or attempts >= config.max_attempts:
         values, outcome = notification_failed(attempts, attempt.error), "failed"
     else:  # stays PENDING, due again after the backoff
-        values = {"attempts": attempts, "last_error": attempt.error,
-                  "next_attempt_at": now + timedelta(seconds=config.delay(attempts))}
+        values = notification_retrying(attempts, attempt.error, now + timedelta(seconds=config.delay(attempts)))
         outcome = "retrying"
     table = Notification.__table__
     with session_factory() as session, session.begin():
@@ -182,7 +147,7 @@ def run(engine: Engine, settings: Settings, now: datetime, dry_run: bool = False
     summary {"due", "sent", "retrying", "failed", "duration_ms"}."""
     from nocctl.db import make_sessionmaker
 
-    config = load_config(settings)
+    config = settings.notify
     factory = make_sessionmaker(engine)
     summary = {"due": 0, "sent": 0, "retrying": 0, "failed": 0}
     with passes.running(engine, "notify", now, dry_run, lock=not dry_run) as job:

@@ -35,7 +35,7 @@ import os
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import aliased
 
 from nocctl import clock
-from nocctl.config import data_home
+from nocctl.config import Settings
 from nocctl.errors import BadInput, TemporaryFailure
 from nocctl.lifecycle import CLOSED, RESOLVED, SENT
 from nocctl.models import (
@@ -62,60 +62,13 @@ from nocctl.output import access_error, out_of_space, reason, unwritable
 from nocctl.services import passes
 from nocctl.services.passes import TenantRef
 from nocctl.services.retention_archive import ArchiveFile
-
-PURGED = ("snapshots", "event_keys", "notifications", "rejects")
-ARCHIVED = ("incidents", "alerts")  # in this order: an archived incident frees its alerts
-SETTINGS = (*PURGED, *ARCHIVED, "archive_dir", "archive_gzip", "batch_size")
-DEFAULT_BATCH = 10_000
+from nocctl.tunables import RETENTION_PURGED, RetentionPolicy
 
 
-def default_archive_dir() -> Path:
-    return data_home() / "nocctl" / "archive"
-
-
-@dataclass(frozen=True)
-class Policy:
-    ages: dict[str, int | None]  # seconds; None: keep forever
-    archive_dir: Path
-    gzip: bool = True
-    batch_size: int = DEFAULT_BATCH
-
-    def cutoffs(self, now: datetime) -> dict[str, datetime | None]:
-        return {kind: None if age is None else now - timedelta(seconds=age) for kind, age in self.ages.items()}
-
-    @property
-    def archives(self) -> bool:
-        return any(self.ages[kind] is not None for kind in ARCHIVED)
-
-
-def load_policy(settings: Any) -> Policy:
-    """The `[retention]` settings, checked: a bad value exits 65 naming its key."""
-    raw = settings.get("retention")
-    if not isinstance(raw, dict):
-        raise BadInput("retention: must be a table of settings", 'e.g. [retention] snapshots = "30d"')
-    unknown = sorted(set(raw) - set(SETTINGS))
-    if unknown:
-        raise BadInput(f"retention.{unknown[0]}: unknown setting", "known: " + ", ".join(SETTINGS))
-    ages: dict[str, int | None] = {}
-    for kind in (*PURGED, *ARCHIVED):
-        value = raw.get(kind)
-        if value is None or (isinstance(value, str) and value.strip().lower() == "never"):
-            ages[kind] = None
-        elif isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise BadInput(f"retention.{kind} {value!r} is not a duration", 'use e.g. "30d", "12h" or "never"')
-        else:
-            ages[kind] = clock.parse_duration(str(value), f"retention.{kind}")
-    directory = raw.get("archive_dir")
-    if directory is not None and (not isinstance(directory, str) or not directory.strip()):
-        raise BadInput(f"retention.archive_dir {directory!r} is not a directory path")
-    compress = raw.get("archive_gzip", True)
-    if not isinstance(compress, bool):
-        raise BadInput(f"retention.archive_gzip {compress!r} must be true or false")
-    batch = raw.get("batch_size", DEFAULT_BATCH)
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise BadInput(f"retention.batch_size {batch!r} must be a whole number of rows above 0")
-    path = Path(directory).expanduser() if directory else default_archive_dir()
-    return Policy(ages, path, compress, batch)
+def load_policy(settings: Settings) -> RetentionPolicy:
+    """The `[retention]` settings, checked: a bad value exits 65 naming its key (the
+    section as `settings.retention` parses it)."""
+    return settings.retention
 
 
 @dataclass
@@ -291,7 +244,7 @@ class _Archived:
     path: Path
 
 
-def _archive_conditions(policy: Policy, tenant_id: int, now: datetime) -> list[tuple[str, Any]]:
+def _archive_conditions(policy: RetentionPolicy, tenant_id: int, now: datetime) -> list[tuple[str, Any]]:
     """(kind, condition) of the archived kinds with an age, incidents first. The alerts'
     condition asks whether a linking incident *stays*, so it is the same before and after
     the incidents go: a dry run counts what a run does, and the alerts' ids may be chosen
@@ -306,7 +259,7 @@ def _archive_conditions(policy: Policy, tenant_id: int, now: datetime) -> list[t
     return conditions
 
 
-def _write_archive(engine: Engine, policy: Policy, kind: str, tenant: TenantRef, condition, now: datetime
+def _write_archive(engine: Engine, policy: RetentionPolicy, kind: str, tenant: TenantRef, condition, now: datetime
                    ) -> _Archived | None:
     """Choose the rows that go, write them all to an archive file and make it durable.
     Deletes nothing: an error (exit 65 or 75) leaves no file of this archive behind."""
@@ -336,7 +289,7 @@ def _write_archive(engine: Engine, policy: Policy, kind: str, tenant: TenantRef,
     return _Archived(kind, tenant.id, condition, ids, path)
 
 
-def _write_archives(engine: Engine, policy: Policy, tenants: Sequence[TenantRef], now: datetime
+def _write_archives(engine: Engine, policy: RetentionPolicy, tenants: Sequence[TenantRef], now: datetime
                     ) -> list[_Archived]:
     """Every archive of the pass, every tenant, written and fsync'ed before anything at all
     is deleted: a full disk or an unwritable directory fails the pass with the database
@@ -370,10 +323,10 @@ def _delete_archived(writer: Engine, archived: _Archived, batch: int) -> int:
 
 # ---------------------------------------------------------------- the pass
 
-def _tenant_pass(engine: Engine, writer: Engine, policy: Policy, tenant: TenantRef, now: datetime, dry_run: bool,
-                 archives: Sequence[_Archived], summary: Summary) -> None:
+def _tenant_pass(engine: Engine, writer: Engine, policy: RetentionPolicy, tenant: TenantRef, now: datetime,
+                 dry_run: bool, archives: Sequence[_Archived], summary: Summary) -> None:
     cutoffs = policy.cutoffs(now)
-    for kind in PURGED:
+    for kind in RETENTION_PURGED:
         cutoff = cutoffs[kind]
         if cutoff is None:
             continue
@@ -403,14 +356,14 @@ def _tenant_pass(engine: Engine, writer: Engine, policy: Policy, tenant: TenantR
             summary.alerts_kept += resolved - going
 
 
-def run(engine: Engine, settings: Any, now: datetime, dry_run: bool = False) -> Summary:
+def run(engine: Engine, settings: Settings, now: datetime, dry_run: bool = False) -> Summary:
     """The retention pass over every tenant, under the `retention` pass lock (a second
     runner: exit 75; a dry run takes it too). A dry run counts what would go and changes
     nothing (no files either). Cutoffs and archive names are of `now`.
 
     With archive ages, every archive file is written and made durable first; only then does
     anything go (purges and archived rows alike), so a failed write deletes nothing."""
-    policy = load_policy(settings)  # bad settings fail before anything happens
+    policy = settings.retention  # bad settings fail before anything happens
     summary = Summary(now=clock.isoformat(now) or "", dry_run=dry_run,
                       cutoffs={kind: clock.isoformat(c) for kind, c in policy.cutoffs(now).items()})
     with passes.running(engine, "retention", now, dry_run) as job:

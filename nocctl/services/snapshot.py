@@ -47,12 +47,11 @@ A snapshot is written once: `INSERT … ON CONFLICT (tenant, unit, window end) D
 so re-running a window changes nothing, even if the feeds changed meanwhile (a snapshot is
 what the pass saw then). After the snapshots the pass raises and resolves the derived alerts
 (`services/derived.py`), in the same transaction per tenant; a dry run rolls it all back.
-Everything the pass writes is stamped with its `--now` (see `_ingest_clock` for the derived
-alerts)."""
+Everything the pass writes is stamped with its `--now`, the derived alerts' ingest included
+(`Options.now`)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,8 +80,10 @@ from nocctl.services.feed_conditions import (
     params,
     query,
 )
+from nocctl.services.ingest.options import Reject
 from nocctl.services.passes import TenantRef
 from nocctl.services.rbac import Caller
+from nocctl.tunables import DEFAULT_CORRELATION_WINDOW, AutoIncidents
 from nocctl.vocabulary import SEVERITIES
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -295,24 +296,9 @@ class Summary:
         return dict(self.__dict__)
 
 
-@contextmanager
-def _ingest_clock(now: datetime) -> Iterator[None]:
-    """The process clock fixed at the pass's instant for the block, then as it was.
-
-    A bridge, for the derived alerts only: the ingest pipeline they go through reads
-    `clock.now()` (`Ingest._process`: the alerts' created_at, the event keys' seen_at, the
-    incidents it opens, the future-skew bound; and its `audit.record_many` without `at`).
-    It goes once the pipeline's `Options` carries the instant."""
-    before = clock.set_now(now)
-    try:
-        yield
-    finally:
-        clock.set_now(before)
-
-
 def run(engine: Engine, config: Config, caller: Caller, now: datetime, dry_run: bool = False,
-        correlation_window: int = 600, incidents: Any = None,
-        on_reject: Callable[[str, Any], None] = lambda tenant, reject: None) -> Summary:
+        correlation_window: int = DEFAULT_CORRELATION_WINDOW, incidents: AutoIncidents | None = None,
+        on_reject: Callable[[str, Reject], None] = lambda tenant, reject: None) -> Summary:
     """The snapshot pass over every tenant, under the `snapshot` pass lock (a second runner:
     exit 75; a dry run takes it too); one transaction per tenant, rolled back on a dry run.
     Runs as the system, at `now`. `on_reject(tenant slug, ingest Reject)` hears of a derived
@@ -331,9 +317,8 @@ def run(engine: Engine, config: Config, caller: Caller, now: datetime, dry_run: 
         summary.snapshots_created += made
         summary.snapshots_unchanged += len(units) - made
         summary.in_maintenance += len(covered)
-        with _ingest_clock(now):
-            outcome = derived.apply(session, Caller(tenant.slug, None, caller.os_user, caller.host), tenant.id,
-                                    units, metrics, start, end, config, correlation_window, incidents)
+        outcome = derived.apply(session, Caller(tenant.slug, None, caller.os_user, caller.host), tenant.id,
+                                units, metrics, start, end, config, correlation_window, incidents, now)
         summary.conditions += outcome.conditions
         summary.alerts_unchanged += outcome.unchanged
         summary.alerts_created += outcome.ingest.created

@@ -191,7 +191,7 @@ class Demo:
             ids = session.scalars(select(Alert.id).where(Alert.dedup_key.in_([k for _, k in keys]),
                                                          Alert.status != RESOLVED)
                                   .order_by(Alert.first_seen_at)).all()
-        lead, sla = self.as_person("noc.lead"), dict(self.settings.sla.targets)
+        lead, sla = self.as_person("noc.lead"), self.settings.sla
         if story == "biometrics":
             made = incidents.create(self.write(), lead, "Biometric terminals failing at several ACME stores", ids,
                                     "HIGH", runbook="https://wiki.example.com/noc/runbooks/biometric-terminals",

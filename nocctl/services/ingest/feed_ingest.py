@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from nocctl import clock
 from nocctl.models import FeedRecord
 from nocctl.rawsql import RawSQL, columns_and_types
 from nocctl.services.ingest.feeds import _INDEX, COLUMNS, FeedItem, instant_text, instant_value, records_with_items
 from nocctl.services.ingest.formats import RecordError
-from nocctl.services.ingest.pipeline import Ingest, Options, Reject, future_reason
+from nocctl.services.ingest.options import Options, Reject, future_reason
+from nocctl.services.ingest.pipeline import Ingest
 from nocctl.services.rbac import Caller
 from nocctl.vocabulary import FEED_KINDS
 
@@ -82,7 +82,7 @@ class FeedIngest(Ingest):
     def _process(self, session: Session, batch) -> list[Reject]:
         if not self.started:
             self._start(session)
-        now = clock.now()
+        now = self._now()
         skew = self.options.max_future_skew
         latest = instant_text(now + timedelta(seconds=skew))  # fixed-width text sorts like the instants
         self._load_units(session, batch)

@@ -7,8 +7,12 @@ alerts (one statement, never check-then-insert); correlate the alerts just creat
 acknowledge/resolve events; write audit rows and the dead letters. A trigger that follows a
 resolve of the same key in one batch goes to a later round, so per-key order is kept.
 
-What a batch holds is `events`'; the planning of correlation groups is `correlation`'s; the
+What a run is given and reports (`Options`, `Summary`, `Reject`) is `options`'; what a batch
+holds is `events`'; the planning of correlation groups is `correlation`'s; the
 acknowledge/resolve events are `closing`'s; the statuses the upsert writes are `nocctl.lifecycle`'s.
+
+Everything a batch writes is stamped with one instant: `Options.now` when the run is given
+one (a cron pass), else the clock read at the start of the batch.
 """
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +38,7 @@ from nocctl.services.ingest import closing, correlation, formats, reader
 from nocctl.services.ingest.batches import read_batches
 from nocctl.services.ingest.events import Event, Trigger, default_dedup_key, event_key
 from nocctl.services.ingest.formats import Record, RecordError
+from nocctl.services.ingest.options import Options, Reject, Summary, future_reason
 from nocctl.services.ingest.reader import Document
 from nocctl.services.rbac import Actor, Caller, authenticate, tenant_id
 
@@ -52,47 +56,6 @@ EVENT_HEAD, EVENT_TYPES = columns_and_types(IngestEvent.__table__, ("tenant_id",
 _SURFACE = f"UPDATE alert SET status = '{ALERT_SURFACE.to}' WHERE id = ? AND status IN {sql_in(ALERT_SURFACE.allowed)}"
 
 
-@dataclass
-class Options:
-    input_format: str = "auto"
-    client: str | None = None
-    site: str | None = None
-    batch_size: int = 1000
-    dry_run: bool = False
-    strict: bool = False
-    correlation_window: int = 600  # seconds
-    keep_rejects: bool = True  # write bad records to the dead-letter table
-    incidents: incidents.AutoIncidents | None = None  # None: open no incidents automatically
-    system: bool = False  # act as the system (a cron pass): no person, tenant-wide, audited with login and host
-    kind: str = "alert"  # or a feed kind (vocabulary.FEED_KINDS): see feed_ingest.FeedIngest
-    max_future_skew: int = 600  # seconds an event time may be ahead of the clock
-
-
-@dataclass
-class Summary:
-    received: int = 0
-    created: int = 0
-    deduplicated: int = 0
-    suppressed: int = 0
-    resolved: int = 0
-    acknowledged: int = 0
-    replayed: int = 0
-    rejected: int = 0
-    unmatched: int = 0  # acknowledge/resolve events that found no alert in that state
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("received", "created", "deduplicated", "suppressed", "resolved",
-                                              "acknowledged", "replayed", "unmatched", "rejected")}
-
-
-@dataclass
-class Reject:
-    source: str
-    line: int | None
-    reason: str
-    raw: str
-
-
 def _is_per_record(exc: Exception) -> bool:
     """Whether a failed batch may be split to find the records behind it: not when the
     database is down or locked, its schema is old, or the caller may not ingest (then the
@@ -101,11 +64,6 @@ def _is_per_record(exc: Exception) -> bool:
         return False
     mapped = from_database_error(exc) if isinstance(exc, DBAPIError) else None
     return not isinstance(mapped, (TemporaryFailure, NotFound, PermissionDenied))
-
-
-def future_reason(field: str, at: datetime, now: datetime, skew: int) -> str:
-    return (f"{field} {clock.isoformat(at)} is more than {clock.format_duration(skew)} ahead of the clock"
-            f" ({clock.isoformat(now)}; setting ingest.max_future_skew)")
 
 
 class Ingest:
@@ -230,7 +188,7 @@ class Ingest:
         reject = Reject(source, line, f"internal error: {type(exc).__name__}" + (f": {detail}" if detail else ""),
                         reader.raw_text(raw))
         with self._transaction(outer) as session:
-            self._keep_rejects(RawSQL(session), [reject], clock.now())
+            self._keep_rejects(RawSQL(session), [reject], self._now())
         self.summary.received += 1
         self.summary.rejected += 1
         self.internal_errors += 1
@@ -239,11 +197,16 @@ class Ingest:
 
     # ------------------------------------------------------------ one batch
 
+    def _now(self) -> datetime:
+        """The instant a batch is written at: the run's (`Options.now`, a pass's), else the
+        clock's, read once per batch (a long interactive ingest goes on with the time)."""
+        return self.options.now if self.options.now is not None else clock.now()
+
     def _process(self, session: Session, batch) -> list[Reject]:
         """Write one batch; return its rejects (told once the batch is committed)."""
         if not self.started:
             self._start(session)
-        now = clock.now()
+        now = self._now()
         self.latest = now + timedelta(seconds=self.options.max_future_skew)
         rejects: list[Reject] = []
         events: list[Event] = []
@@ -279,7 +242,7 @@ class Ingest:
         self._apply_round(session, sql, triggers, closes, now, audit_entries)
 
         if audit_entries:
-            audit.record_many(session, self.actor, audit_entries)
+            audit.record_many(session, self.actor, audit_entries, at=now)
         self._keep_rejects(sql, rejects, now)
         return rejects
 

@@ -17,9 +17,11 @@ from nocctl import clock
 from nocctl.errors import NocError
 from nocctl.models import IngestReject, Person
 from nocctl.services import access
-from nocctl.services.ingest.pipeline import Ingest, Options, Reject
+from nocctl.services.ingest.options import Options, Reject
+from nocctl.services.ingest.pipeline import Ingest
 from nocctl.services.ingest.reader import read_documents
 from nocctl.services.rbac import Actor, Caller, authenticate
+from nocctl.tunables import DEFAULT_CORRELATION_WINDOW, DEFAULT_INGEST, AutoIncidents
 from nocctl.vocabulary import FEED_KINDS
 
 COLUMNS = ("id", "received_at", "source", "line", "input_format", "sender", "reason", "status", "attempts")
@@ -55,8 +57,9 @@ def list_rejects(session: Session, caller: Caller, include_retried: bool = False
 
 
 def retry(session_factory: Callable[[], Session], caller: Caller, ids: Sequence[int] = (),
-          correlation_window: int = 600, auto_incidents=None,
-          on_reject: Callable[[Reject], None] = lambda r: None, max_future_skew: int = 600) -> dict[str, int]:
+          correlation_window: int = DEFAULT_CORRELATION_WINDOW, auto_incidents: AutoIncidents | None = None,
+          on_reject: Callable[[Reject], None] = lambda r: None,
+          max_future_skew: int = DEFAULT_INGEST.max_future_skew) -> dict[str, int]:
     """Re-ingest pending rejects in one transaction: those that go through become RETRIED,
     the others stay PENDING with their new reason and one more attempt. A reject's
     `input_format` is an alert format, or a feed kind (re-processed as that kind)."""
