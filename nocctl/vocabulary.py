@@ -43,7 +43,10 @@ CAPABILITIES = (
     "noc:audit_view",
     "noc:assign_incidents",
     "noc:ingest",
+    "noc:impersonate",
 )
+# Capabilities that only a tenant-wide grant may carry.
+TENANT_WIDE_CAPABILITIES = ("noc:view_all_clients", "noc:impersonate")
 # Holding any of these on a scope makes the scope's clients/sites visible.
 VIEW_CAPABILITIES = ("noc:view", "noc:view_all_clients", "noc:view_client", "noc:view_assigned_sites")
 

@@ -11,7 +11,8 @@ from nocctl.vocabulary import CAPABILITIES, SCOPE_KINDS
 
 class Person(Base):
     __tablename__ = "person"
-    __table_args__ = (UniqueConstraint("tenant_id", "username"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "username"),
+                      Index("uq_person_tenant_db_role", "tenant_id", "db_role", unique=True))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
@@ -21,6 +22,9 @@ class Person(Base):
     phone: Mapped[str | None] = mapped_column(String(50))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The PostgreSQL login role mapped to this person (`nocctl user db-role`): a session
+    # whose session_user is this role acts as this person (one person per tenant).
+    db_role: Mapped[str | None] = mapped_column(String(63))
 
 
 class AccessGrant(Base):

@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session, aliased
 from nocctl.errors import BadInput, NotFound, PermissionDenied
 from nocctl.models import AccessGrant, BusinessUnit
 from nocctl.services.rbac import Actor, Caller, authenticate
-from nocctl.vocabulary import CAPABILITIES, VIEW_CAPABILITIES
+from nocctl.vocabulary import CAPABILITIES, TENANT_WIDE_CAPABILITIES, VIEW_CAPABILITIES
 
 INGEST = "noc:ingest"
-TENANT_WIDE_ONLY = ("noc:view_all_clients",)
+TENANT_WIDE_ONLY = TENANT_WIDE_CAPABILITIES
 
 # A column of client or site ids in a query (an ORM attribute or a table column).
 IdColumn = SQLColumnExpression[Any]
