@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import delete, func, select, text, update
@@ -44,8 +44,6 @@ DEFAULT_DELAYS = {"CRITICAL": 15 * 60, "HIGH": 30 * 60}
 _UNACKNOWLEDGED = sql_in(ALERT_UNACKNOWLEDGED)
 _UNACKNOWLEDGED_SQL = text(f"alert.status IN {_UNACKNOWLEDGED}")
 _ESCALATABLE = sql_in(ALERT_PASS_ESCALATE.allowed)
-# The columns an escalation sets, in lifecycle's order (the values come from there too).
-_ESCALATED_COLUMNS = tuple(alert_escalated(datetime.min.replace(tzinfo=UTC), None, 0, None))
 
 
 # ---------------------------------------------------------------- policies
@@ -346,17 +344,18 @@ def _write(sql: RawSQL, plans: list[tuple[int, int, datetime | None]], moves: li
     while the pass decides. SQLite: the pass holds the write lock from its first read;
     one statement per alert costs microseconds there. The fields an escalation sets are
     `lifecycle.alert_escalated`'s, from the statuses `ALERT_PASS_ESCALATE` allows."""
-    escalated = [list(alert_escalated(now, m.person_id, m.level, m.next_look).values()) for m in moves]
+    escalated = [alert_escalated(now, m.person_id, m.level, m.next_look) for m in moves]
+    columns = tuple(escalated[0]) if escalated else ()  # the same fields for every move, in lifecycle's order
     cursor = sql.dbapi.cursor()
     try:
         if not sql.pg:
             sql.many(f"UPDATE alert SET next_escalation_at = ? WHERE id = ? AND status IN {_UNACKNOWLEDGED}"
                      " AND escalation_level = ?", [(sql.ts(at), i, level) for i, level, at in plans])
-            statement = (update_by_id(Alert.__table__, _ESCALATED_COLUMNS)
+            statement = (update_by_id(Alert.__table__, columns)
                          + f" AND status IN {_ESCALATABLE} AND escalation_level = ? RETURNING id")
             changed: set[int] = set()
-            for m, values in zip(moves, escalated, strict=True):
-                cursor.execute(statement, [*(sql.ts(v) if isinstance(v, datetime) else v for v in values),
+            for m, fields in zip(moves, escalated, strict=True):
+                cursor.execute(statement, [*(sql.ts(v) if isinstance(v, datetime) else v for v in fields.values()),
                                            m.alert.id, m.level - 1])
                 changed.update(row[0] for row in cursor.fetchall())
             return changed
@@ -368,14 +367,13 @@ def _write(sql: RawSQL, plans: list[tuple[int, int, datetime | None]], moves: li
                            [ids, levels, looks])
         if not moves:
             return set()
-        arrays = ", ".join(f"%b::{pg_type(Alert.__table__, c)}[]" for c in _ESCALATED_COLUMNS)
+        arrays = ", ".join(f"%b::{pg_type(Alert.__table__, c)}[]" for c in columns)
         cursor.execute(
-            f"UPDATE alert SET {', '.join(f'{c} = v.{c}' for c in _ESCALATED_COLUMNS)}"
-            f" FROM unnest(%b::bigint[], %b::int[], {arrays}) AS v(id, level_read, {', '.join(_ESCALATED_COLUMNS)})"
+            f"UPDATE alert SET {', '.join(f'{c} = v.{c}' for c in columns)}"
+            f" FROM unnest(%b::bigint[], %b::int[], {arrays}) AS v(id, level_read, {', '.join(columns)})"
             f" WHERE alert.id = v.id AND alert.status IN {_ESCALATABLE} AND alert.escalation_level = v.level_read"
             " RETURNING alert.id",
-            [[m.alert.id for m in moves], [m.level - 1 for m in moves],
-             *(list(column) for column in zip(*escalated, strict=True))])
+            [[m.alert.id for m in moves], [m.level - 1 for m in moves], *([f[c] for f in escalated] for c in columns)])
         return {row[0] for row in cursor.fetchall()}
     finally:
         cursor.close()

@@ -38,10 +38,9 @@ class Closed:
     audit_entries: list[audit.Entry] = field(default_factory=list)
 
 
-def close(session: Session, sql: RawSQL, actor: Actor, within: Coverage, lock: bool,
-          closes: Sequence[Event]) -> Closed:
+def close(session: Session, sql: RawSQL, actor: Actor, within: Coverage, closes: Sequence[Event]) -> Closed:
     """Apply `closes` (acknowledge and resolve events, in order) as `actor`, to active alerts
-    `within` the sender's scope; `lock`: take the rows FOR UPDATE (PostgreSQL)."""
+    `within` the sender's scope; on PostgreSQL the rows are taken FOR UPDATE."""
     keys = sorted({e.dedup_key for e in closes})
     query = select(ALERTS.c.id, ALERTS.c.dedup_key, ALERTS.c.status, ALERTS.c.first_seen_at, ALERTS.c.client_id,
                    ALERTS.c.site_id).where(
@@ -51,7 +50,7 @@ def close(session: Session, sql: RawSQL, actor: Actor, within: Coverage, lock: b
     state: dict[str, dict[str, Any]] = {}  # dedup key -> its active alert, as the events leave it
     for i in range(0, len(keys), 500):
         chunk = query.where(ALERTS.c.dedup_key.in_(keys[i:i + 500])).order_by(ALERTS.c.dedup_key)
-        if lock:
+        if sql.pg:
             chunk = chunk.with_for_update()
         for row in session.execute(chunk):
             state[row.dedup_key] = dict(row._mapping)

@@ -140,7 +140,6 @@ class Ingest:
         # acknowledge/resolve events find their alerts (`_close`) within it.
         self.may_ingest = scope.require_somewhere(access.INGEST)
         self._prepare(session)
-        self.dialect = session.get_bind().dialect.name
         self.started = True
 
     def _prepare(self, session: Session) -> None:
@@ -470,7 +469,7 @@ class Ingest:
     def _close(self, session: Session, sql: RawSQL, closes: list[Event], audit_entries: list[audit.Entry]) -> None:
         """Apply acknowledge and resolve events, in order, to the active alerts of their keys
         within the sender's scope (`closing`)."""
-        done = closing.close(session, sql, self.actor, self.may_ingest, self.dialect == "postgresql", closes)
+        done = closing.close(session, sql, self.actor, self.may_ingest, closes)
         self.summary.resolved += done.resolved
         self.summary.acknowledged += done.acknowledged
         self.summary.unmatched += done.unmatched
