@@ -4,8 +4,8 @@ The config file is TOML: `NOC_CONFIG` > `$XDG_CONFIG_HOME/nocctl/config.toml`
 (`~/.config/nocctl/config.toml`) > `/etc/nocctl/config.toml`.
 
 The tunables are read through the typed accessors of `Settings` (`settings.correlation_window`,
-`.auto_incidents`, `.sla`, `.snapshot`, `.retention`, `.notify`, `.ingest`; the classes are in
-`nocctl/tunables.py`): each parses its section the first time it is read and keeps it.
+`.auto_incidents`, `.sla`, `.snapshot`, `.retention`, `.notify`, `.ingest`, `.audit_key_file`;
+the classes are in `nocctl/tunables.py`): each parses its section the first time it is read and keeps it.
 """
 from __future__ import annotations
 
@@ -131,6 +131,12 @@ class Settings:
     @cached_property
     def ingest(self) -> IngestLimits:
         return IngestLimits.parse(self.get("ingest"))
+
+    @cached_property
+    def audit_key_file(self) -> Path | None:
+        """`audit_key_file`: the key of the audit checkpoints (None: not set); a relative
+        path is taken from the config file's directory."""
+        return tunables.audit_key_file(self.get("audit_key_file"), self.config_path)
 
     def effective(self) -> dict[str, Any]:
         """Everything in force, secrets masked (for `config show`)."""

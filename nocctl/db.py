@@ -1,14 +1,18 @@
 """Engines and sessions for both backends.
 
-SQLite (embedded default): WAL, a busy timeout and foreign keys on every connection, and
+SQLite (embedded default): the file and its directory are created private (0600, 0700:
+`nocctl.private`; SQLite gives -wal/-shm the database file's mode), and an existing file
+that others may read is warned about once; WAL, a busy timeout and foreign keys on every connection, and
 transactions begun by us (`BEGIN` or `BEGIN IMMEDIATE`) rather than by the sqlite3 module,
 so SAVEPOINTs work and a pass can take the write lock up front. PostgreSQL: psycopg 3.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nocctl import private
 from nocctl.errors import NotFound, bad_database_url
 
 if TYPE_CHECKING:
@@ -72,6 +76,26 @@ def sqlite_path(url: str) -> Path | None:
     return _sqlite_file(parse_url(url))
 
 
+_warned: set[str] = set()
+
+
+def warn_if_exposed(path: Path) -> None:
+    """One line on stderr, once per file and process, when others may read or write the
+    SQLite file (every alert and every person's contact details are in it)."""
+    import shlex
+
+    from nocctl.output import line
+
+    mode = private.exposed_mode(path)
+    key = str(path.resolve())
+    if mode is None or key in _warned:
+        return
+    _warned.add(key)
+    shown = line(str(path))
+    sys.stderr.write(f"nocctl: warning: the database {shown} is open to other users (mode {mode:04o}); "
+                     f"run `chmod 600 {line(shlex.quote(str(path)))}`\n")
+
+
 def make_engine(url: str, create: bool = False) -> Engine:
     """An engine for `url` (checked by `parse_url`; no connection is made here). A SQLite
     file must exist unless `create` (only `init` and `db upgrade` create one), so a typo in
@@ -86,9 +110,11 @@ def make_engine(url: str, create: bool = False) -> Engine:
         if path.is_dir():
             raise bad_database_url(f"the database URL names a directory ({path}), not a SQLite file")
         if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private.make_dirs(path.parent)
+            private.create_empty(path)  # an empty file is an empty database; SQLite would make it 0644
         elif not path.exists():
             raise NotFound(f"no database at {path}", "run `nocctl init` to create it, or pass --db")
+        warn_if_exposed(path)
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "cached_statements": 32})
 
         @event.listens_for(engine, "connect")

@@ -88,6 +88,12 @@ def from_database_error(exc: BaseException) -> NocError | None:
     name = next((n for n in lineage if n in _DBAPI_CLASSES), lineage[0])
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc) else name
     lowered = text.lower()
+    # PostgreSQL's insufficient_privilege (a secured database: no grant, or a row-level
+    # security policy refused the row): the login's rights, not a bug.
+    if getattr(getattr(exc, "orig", None) or exc, "sqlstate", None) == "42501":
+        return PermissionDenied(f"the database refused this login ({text})",
+                                "cron passes and feeds run under a service login (`nocctl user db-role USER ROLE"
+                                " --service`); a person needs the grant for the command")
     if ("no such column" in lowered or "has no column named" in lowered
             or (name == "ProgrammingError" and "column" in lowered and "does not exist" in lowered)):
         return NotFound("the database schema is older than this nocctl", "run `nocctl db upgrade`")

@@ -1,7 +1,14 @@
 """Rendering of listings and single objects: table, json, ndjson, csv (DESIGN §4).
 
-Data goes to stdout (or `-o FILE`, written atomically by `AtomicFile`); nothing here
-writes logs."""
+Data goes to stdout (or `-o FILE`, written atomically by `AtomicFile`, a new file 0600);
+nothing here writes logs.
+
+Output hygiene (DESIGN §3a): text meant for eyes — table cells, `show` output, error
+lines, notes, console log lines — passes through `printable`, so no control character of
+the data (an ESC sequence clearing the screen, an OSC 52 clipboard write, a C1 CSI)
+reaches a terminal. JSON and NDJSON keep the data exact (json escapes what it must, and
+DEL and C1 are written as \\u escapes too). CSV keeps it exact too, but a string cell that
+a spreadsheet would run as a formula is neutralised (`csv_cell`, OWASP)."""
 from __future__ import annotations
 
 import contextlib
@@ -10,12 +17,14 @@ import errno
 import io
 import json
 import os
+import re
 import stat
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import IO, Any
 
+from nocctl import private
 from nocctl.clock import isoformat
 from nocctl.errors import NocError, TemporaryFailure, UsageError
 
@@ -38,37 +47,122 @@ def plain(value: Any) -> Any:
     return value
 
 
+# ---------------------------------------------------------------- what may reach a terminal
+
+# What is escaped: C0 but tab and newline (or all of C0: one line), DEL and C1 (ESC is C0).
+_CONTROLS = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
+_CONTROLS_ONE_LINE = r"\x00-\x1f\x7f-\x9f"
+# ...and, in data, a backslash that would otherwise read as the start of an escape: one
+# before another backslash, before x, n, t or r, or before an escaped control character.
+_PATTERNS = {(one_line, backslash): re.compile(f"[{controls}]" + (rf"|\\(?=[\\xntr{controls}])" if backslash else ""))
+             for one_line, controls in ((False, _CONTROLS), (True, _CONTROLS_ONE_LINE))
+             for backslash in (False, True)}
+_NAMED = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or f"\\x{ord(char):02x}"
+
+
+def printable(text: str, one_line: bool = False, backslash: bool = True) -> str:
+    r"""`text` safe to show on a terminal: every C0 control but tab and newline, DEL and every
+    C1 control (0x80-0x9f) written as `\xHH` (ESC as `\x1b`, CR as `\r`); with `one_line`
+    (a table cell, an error line, a note) newline and tab too, as `\n` and `\t`.
+
+    Data (`backslash`, for table cells and `show` values) stays unambiguous and readable: a
+    backslash is doubled only where it would otherwise start an escape (`\\x1b` on the
+    screen is the four characters, `\x1b` was an ESC), so `C:\Program Files` is shown as
+    it is. Messages (errors, notes, log lines: `line`, no `backslash`) leave backslashes
+    alone: they quote values Python-style (`'X\x1b'`), which escaped backslashes already."""
+    pattern = _PATTERNS[one_line, backslash]
+    return pattern.sub(_escape, text) if pattern.search(text) else text
+
+
+def line(text: str) -> str:
+    """A message for a terminal — an error, a note, a log line, a result line naming data —
+    on one line with its control characters escaped (`printable`; backslashes as they are)."""
+    return printable(text, one_line=True, backslash=False)
+
+
+# DEL and C1 are not escaped by json.dumps (ensure_ascii=False): they are, as \u escapes,
+# so the JSON text decodes to the exact data and still cannot drive a terminal.
+_JSON_RAW_CONTROLS = re.compile(r"[\x7f-\x9f]")
+
+
 def to_json(value: Any, indent: int | None = 2) -> str:
-    return json.dumps(plain(value), indent=indent, ensure_ascii=False)
+    text = json.dumps(plain(value), indent=indent, ensure_ascii=False)
+    return _JSON_RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def _cell(value: Any) -> str:
+#: OWASP's CSV-injection list: a cell starting with one of these is a formula to a spreadsheet.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: a string starting with =, +, -, @, tab or CR
+    gets a leading single quote (OWASP), even one that looks like a number ("-5": it was a
+    string in the data, and `-5+cmd|…` looks the same to the first character); numbers
+    (int, float) and other values are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV with "\\n" line ends. A row holding a carriage return in a cell is written with
+    every cell quoted: the csv module quotes only what is in the line terminator, and an
+    unquoted CR would start a new row (whose first cell a spreadsheet might run)."""
+    buffer = io.StringIO()
+    minimal = csv.writer(buffer, lineterminator="\n")
+    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    minimal.writerow(header)
+    for row in rows:
+        (quoted if any(isinstance(cell, str) and "\r" in cell for cell in row) else minimal).writerow(row)
+    return buffer.getvalue()
+
+
+def _text(value: Any) -> str:
+    """A value as the text of a cell: a structure as compact JSON (`to_json`: already
+    unambiguous and free of control characters)."""
     value = plain(value)
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
+        return to_json(value, indent=None)
     return str(value)
 
 
-def render_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str) -> str:
-    """Render a listing. JSON is one array (empty listing: `[]`), NDJSON one object a line."""
+def _cell(value: Any) -> str:
+    """A table cell, on one line: its text escaped (`printable`); a structure is
+    JSON, which has escaped everything already."""
+    shown = plain(value)
+    return _text(shown) if isinstance(shown, (dict, list)) else printable(_text(shown), one_line=True)
+
+
+def _csv(value: Any) -> Any:
+    shown = plain(value)
+    return csv_cell(shown) if isinstance(shown, str) else _text(shown)
+
+
+def render_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str,
+                terminal: bool = False) -> str:
+    """Render a listing. JSON is one array (empty listing: `[]`), NDJSON one object a line.
+    CSV `terminal` (going to a terminal, not a file or pipe) has its control characters
+    escaped as in a table (`printable`), since it is read there, not parsed."""
     if fmt == "json":
         return to_json([{c: row.get(c) for c in columns} for row in rows]) + "\n"
     if fmt == "ndjson":
         return "".join(to_json({c: row.get(c) for c in columns}, indent=None) + "\n" for row in rows)
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
-        return buffer.getvalue()
+        text = csv_text(columns, ([_csv(row.get(c)) for c in columns] for row in rows))
+        return printable(text) if terminal else text
     from tabulate import tabulate
 
     if not rows:
         return "(none)\n"
     table = [[_cell(row.get(c)) for c in columns] for row in rows]
-    return tabulate(table, headers=list(columns), tablefmt="simple") + "\n"
+    return tabulate(table, headers=[printable(c, one_line=True) for c in columns], tablefmt="simple") + "\n"
 
 
 def render_object(obj: Mapping[str, Any], fmt: str) -> str:
@@ -77,7 +171,14 @@ def render_object(obj: Mapping[str, Any], fmt: str) -> str:
         return to_json(obj) + "\n"
     from tabulate import tabulate
 
-    return tabulate([[key, _cell(value)] for key, value in obj.items()], tablefmt="plain") + "\n"
+    return tabulate([[printable(str(key), one_line=True), _shown(value)] for key, value in obj.items()],
+                    tablefmt="plain") + "\n"
+
+
+def _shown(value: Any) -> str:
+    """A `show` value: escaped, but its own lines kept (a multi-line message stays readable)."""
+    shown = plain(value)
+    return _text(shown) if isinstance(shown, (dict, list)) else printable(_text(shown))
 
 
 def write(text: str, path: str | None = None, stream: IO[str] | None = None) -> None:
@@ -144,7 +245,7 @@ class AtomicFile:
 
     The text goes to a temporary file beside the target (mode 600 while it is written;
     through a symlink, not over it), is fsync'ed, given the mode of the file it replaces
-    (else the umask's) and renamed over the target: a reader — a web server serving the
+    (else 0600 whatever the umask: `nocctl.private`) and renamed over the target: a reader — a web server serving the
     weekly report — never sees half a file, and a failure at any step removes the temporary
     file and leaves an existing target as it was. The failure is a NocError the CLI prints
     as one line: a path that cannot be written is a usage error (exit 2), a full disk,
@@ -197,12 +298,7 @@ class AtomicFile:
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
-            if self.existed:
-                mode = stat.S_IMODE(os.stat(self.target).st_mode)
-            else:
-                umask = os.umask(0)
-                os.umask(umask)
-                mode = 0o666 & ~umask
+            mode = stat.S_IMODE(os.stat(self.target).st_mode) if self.existed else private.FILE_MODE
             os.chmod(temp, mode)
         except OSError as exc:
             raise self._fail(exc) from None

@@ -258,6 +258,24 @@ class NotifyConfig:
         return cls(channels, max_attempts, backoff, max_backoff)
 
 
+# ---------------------------------------------------------------- audit anchoring
+
+def audit_key_file(value: Any, config_path: Path | None = None) -> Path | None:
+    """`audit_key_file`: the file of the key that signs audit checkpoints (`nocctl audit
+    checkpoint`), or None when not set. `~` is expanded; a relative path is taken from the
+    directory of the config file that names it. The file itself is read (and its mode
+    checked) only by the commands that sign or verify."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise BadInput(f"audit_key_file {value!r} in the config is not a file path",
+                       'e.g. audit_key_file = "/etc/nocctl/audit.key"')
+    path = Path(value.strip()).expanduser()
+    if not path.is_absolute() and config_path is not None:
+        path = config_path.parent / path
+    return path
+
+
 # ---------------------------------------------------------------- ingest
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(|b|kib|kb|k|mib|mb|m|gib|gb|g)\s*$", re.IGNORECASE)

@@ -91,7 +91,7 @@ def db_url(template_db, tmp_path):
     """A migrated, empty database of the backend under test."""
     if isinstance(template_db, Path):
         target = tmp_path / "noc.db"
-        shutil.copyfile(template_db, target)
+        shutil.copy(template_db, target)  # its mode too: 0600, as nocctl made it
         return f"sqlite:///{target}"
     engine = create_engine(template_db)
     with engine.begin() as conn:

@@ -232,9 +232,11 @@ def test_site_add_with_configure_for_its_client(org_cli):
     # no view capability needed to add (and be shown) the site
     assert_ok(org_cli("--as", "asha.rao", "org", "site", "add", "ACME-NEW", "--client", "ACME", "--name", "New"),
               "ACME-NEW\n")
+    # GLOBEX is hidden from asha.rao: "not found", exactly like a client that does not exist
     assert_error(org_cli("--as", "asha.rao", "org", "site", "add", "GLOBEX-NEW", "--client", "GLOBEX", "--name", "New"),
-                 77, "'asha.rao' lacks noc:configure for client GLOBEX; an admin can run "
-                     "`nocctl user grant asha.rao noc:configure`")
+                 3, "no client 'GLOBEX'; see `nocctl org list`")
+    assert_error(org_cli("--as", "asha.rao", "org", "site", "add", "NOPE-NEW", "--client", "NOPE", "--name", "New"),
+                 3, "no client 'NOPE'; see `nocctl org list`")
     assert "ACME-NEW" in codes(org_cli)
     assert "GLOBEX-NEW" not in codes(org_cli)
 
@@ -592,9 +594,10 @@ def test_view_client_sees_only_that_client_and_its_sites(org_cli):
     assert codes(as_asha) == EXAMPLE_ACME
     assert_ok(as_asha("org", "tree"), ACME_TREE)
     assert [c["code"] for c in json.loads(as_asha("org", "tree", "--format", "json").stdout)] == ["ACME"]
-    # asking for another client shows nothing of it
-    assert codes(as_asha, "--client", "GLOBEX") == []
-    assert_ok(as_asha("org", "tree", "--client", "GLOBEX"), "(none)\n")
+    # asking for another client: not found, exactly like one that does not exist
+    for args in (("org", "list", "--client", "GLOBEX"), ("org", "tree", "--client", "GLOBEX")):
+        assert_error(as_asha(*args), 3, "no client 'GLOBEX'; see `nocctl org list`")
+    assert_error(as_asha("org", "list", "--client", "NOPE"), 3, "no client 'NOPE'; see `nocctl org list`")
 
 
 def test_view_client_through_noc_actor(org_cli):
@@ -643,7 +646,7 @@ def test_a_person_without_grants_sees_nothing(org_cli):
     assert_ok(as_sana("org", "list"), "(none)\n")
     assert_ok(as_sana("org", "list", "--format", "json"), "[]\n")
     assert_ok(as_sana("org", "tree"), "(none)\n")
-    assert_ok(as_sana("org", "tree", "--client", "ACME"), "(none)\n")
+    assert_error(as_sana("org", "tree", "--client", "ACME"), 3, "no client 'ACME'; see `nocctl org list`")
 
 
 def test_capabilities_other_than_view_give_no_visibility(org_cli):

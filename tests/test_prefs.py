@@ -191,7 +191,7 @@ def test_changes_are_audited(noc, db_url):
         ("CONFIG_CHANGE", "operator_pref", login, {"change": "prefs unset", "key": "severity", "value": None}),
         ("CONFIG_CHANGE", "operator_pref", login, {"change": "prefs set", "key": "client", "value": "ACME"}),
         ("CONFIG_CHANGE", "operator_pref", "meera",
-         {"change": "prefs set", "key": "timezone", "value": "Asia/Kolkata"}),
+         {"change": "prefs set", "key": "timezone", "value": "Asia/Kolkata", "impersonated_by": login}),
     ]
 
 

@@ -61,7 +61,8 @@ def test_list_units_shows_exactly_what_the_grants_allow(new_session, org_ab, use
 
 def test_filters_narrow_visibility_but_never_widen_it(new_session, org_ab):
     assert codes(new_session, as_person("alice"), kind="site") == {"a1", "a2"}
-    assert codes(new_session, as_person("alice"), client="B") == set()
+    with pytest.raises(NotFound, match="no client 'B'"):  # hidden: not found, like a missing one
+        codes(new_session, as_person("alice"), client="B")
     assert codes(new_session, as_person("vera"), client="B") == {"B", "b1"}
     assert codes(new_session, as_person("sam"), kind="client") == set()
 
@@ -109,10 +110,10 @@ def test_client_scoped_configure_adds_sites_to_its_own_client_only(new_session, 
     assert (site["code"], site["client"], site["city"]) == ("a3", "A", "Pune")
     assert "a3" in codes(new_session, cfg)
 
-    with pytest.raises(PermissionDenied) as raised:
+    with pytest.raises(NotFound) as raised:  # B is hidden from cfg: not found, like a missing client
         org.add_site(new_session(), cfg, "b2", "B", "Bravo Two")
-    assert raised.value.exit_code == ExitCode.NO_PERMISSION == 77
-    assert "noc:configure" in raised.value.message
+    assert raised.value.exit_code == ExitCode.NOT_FOUND == 3
+    assert str(raised.value) == "no client 'B'; see `nocctl org list`"
     with pytest.raises(PermissionDenied):  # a new client needs tenant-wide configure
         org.add_client(new_session(), cfg, "C", "Charlie")
     assert codes(new_session, org_ab) == ALL_UNITS | {"a3"}
@@ -129,9 +130,9 @@ def test_client_scoped_configure_grants_only_within_its_client(new_session, org_
     cfg = as_person("cfg")
     assert people.grant(new_session(), cfg, "nobody", "noc:view_client", client="A") is True
     assert people.grant(new_session(), cfg, "nobody", "noc:view_assigned_sites", site="a2") is True
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):  # B and b1 are hidden from cfg: not found, never 77
         people.grant(new_session(), cfg, "nobody", "noc:view_client", client="B")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):
         people.grant(new_session(), cfg, "nobody", "noc:view_assigned_sites", site="b1")
     with pytest.raises(PermissionDenied):  # no escalation to tenant-wide powers
         people.grant(new_session(), cfg, "cfg", "noc:view_all_clients")
@@ -275,7 +276,8 @@ def test_grant_and_revoke_are_audited_in_a_consistent_hash_chain(new_session, or
         ("CONFIG_CHANGE", "person", str(ids["nobody"]),
          {"change": "grant", "username": "nobody", "capability": "noc:ack_alerts", "scope": "site", "unit": "b1"}),
         ("CONFIG_CHANGE", "person", str(ids["nobody"]),
-         {"change": "grant", "username": "nobody", "capability": "noc:view_client", "scope": "client", "unit": "A"}),
+         {"change": "grant", "username": "nobody", "capability": "noc:view_client", "scope": "client", "unit": "A",
+          "impersonated_by": LOGIN}),  # cfg acted through --as: the real caller is kept
         ("CONFIG_CHANGE", "person", str(ids["nobody"]),
          {"change": "revoke", "username": "nobody", "capability": "noc:ack_alerts", "scope": "site", "unit": "b1"}),
     ]

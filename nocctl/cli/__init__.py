@@ -14,9 +14,13 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 
 def _fail(message: str, code: int, details: list[str] | None = None) -> None:
+    """The error line (and its detail lines), each one line with the data in it escaped:
+    a message can quote a name, a record or a database error (`output.line`)."""
+    from nocctl.output import line as shown
+
     for line in details or []:
-        click.echo(f"nocctl: {line}", err=True)
-    click.echo(f"nocctl: error: {message}", err=True)
+        click.echo(f"nocctl: {shown(line)}", err=True)
+    click.echo(f"nocctl: error: {shown(message)}", err=True)
     sys.exit(int(code))
 
 
@@ -65,7 +69,8 @@ class NocGroup(click.Group):
 @click.option("--db", metavar="URL", help="Database URL (env NOC_DATABASE_URL; default: SQLite in the data dir).")
 @click.option("--tenant", metavar="SLUG", help="Tenant (env NOC_TENANT; default: default).")
 @click.option("--as", "as_user", metavar="USER",
-              help="Act as this person (env NOC_ACTOR); the audit log records your login too.")
+              help="Act as this person (env NOC_ACTOR, config `actor`): needs noc:impersonate (tenant-wide); "
+                   "the audit log records you too.")
 @click.option("-v", "--verbose", count=True, help="More logging; tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto", show_default=True,
@@ -93,6 +98,7 @@ def _register() -> None:
     from nocctl.cli import (
         alert,
         audit,
+        db_role,
         demo,
         escalation,
         incident,
@@ -114,6 +120,7 @@ def _register() -> None:
                    report, snapshot, status, retention, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
+    db_role.register(user.user)  # `nocctl user db-role` (PostgreSQL multi-user mode)
 
 
 _register()

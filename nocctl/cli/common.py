@@ -41,9 +41,13 @@ class App:
         return make_sessionmaker(engine)()
 
     def caller(self):
+        """Who runs the command: the real login (from the uid) and, when one is claimed,
+        the person to act as (`--as`, NOC_ACTOR, the config's actor: needs noc:impersonate)."""
         from nocctl.services.rbac import Caller
 
-        return Caller.from_process(self.settings.tenant, self.settings.actor)
+        via = {"flag": "--as", "env": "NOC_ACTOR", "config": "the config's actor"}.get(
+            self.settings.sources.get("actor", ""))
+        return Caller.from_process(self.settings.tenant, self.settings.actor, via)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -75,8 +79,16 @@ def show_options(func: Callable) -> Callable:
 
 def emit_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str, out: str | None = None) -> None:
     """Print a listing, or write it to `out` in one step (`output.AtomicFile`): a path that
-    cannot be written exits 2, a full disk 75, and neither leaves a file behind."""
-    output.write(output.render_rows(rows, columns, fmt), out)
+    cannot be written exits 2, a full disk 75, and neither leaves a file behind (a new
+    file is 0600). CSV shown on a terminal has its control characters escaped."""
+    output.write(output.render_rows(rows, columns, fmt, terminal=to_terminal(out)), out)
+
+
+def to_terminal(out: str | None = None) -> bool:
+    """Whether output (stdout unless `out` names a file) goes to a terminal."""
+    import sys
+
+    return (not out or out == "-") and sys.stdout.isatty()
 
 
 def emit_object(obj: Mapping[str, Any], fmt: str) -> None:
@@ -84,5 +96,12 @@ def emit_object(obj: Mapping[str, Any], fmt: str) -> None:
 
 
 def note(message: str) -> None:
-    """A human remark on stderr (never mixed into data on stdout)."""
-    click.echo(message, err=True)
+    """A human remark on stderr (never mixed into data on stdout), on one line: control
+    characters of the data in it, newline and tab too, shown escaped (`output.line`)."""
+    click.echo(output.line(message), err=True)
+
+
+def say(message: str, err: bool = False) -> None:
+    """A line of text (stdout; stderr with `err`) that carries data (a name, a message):
+    shown escaped on one line like a note. Use `click.echo` only for nocctl's own text."""
+    click.echo(output.line(message), err=err)

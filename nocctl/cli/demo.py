@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from nocctl import private
 from nocctl.cli.common import App, note
 
 NEXT_STEPS = (
@@ -159,7 +160,7 @@ def demo(ctx: click.Context, db_url, days, seed, html_path):
          "incidents")
 
     html = Path(html_path) if html_path else _html_path(app.settings.database_url)
-    html.parent.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(html.parent)  # 0700 when made here; the report itself is 0600 (AtomicFile)
     shown = weekly_report(ctx, app, html)
 
     db_option = f" --db {where}" if app.settings.sources.get("database_url") == "flag" else ""

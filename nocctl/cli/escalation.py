@@ -7,7 +7,7 @@ import json
 import click
 
 from nocctl import output
-from nocctl.cli.common import App, emit_object, pass_app, show_options
+from nocctl.cli.common import App, emit_object, pass_app, say, show_options
 
 LEVEL_COLUMNS = ("level", "target", "CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
 
@@ -40,7 +40,7 @@ def _print_policy(data: dict, fmt: str) -> None:
         emit_object(data, fmt)
         return
     scope = f"client {data['client']}" if data.get("client") else "tenant default"
-    click.echo(f"escalation policy for the {scope}: {data['source']}, max level {data['max_level']}")
+    say(f"escalation policy for the {scope}: {data['source']}, max level {data['max_level']}")
     rows = []
     for number in range(1, data["max_level"] + 1):
         level = data["levels"][min(number, len(data["levels"])) - 1]
@@ -103,7 +103,7 @@ def policy_delete(app: App, client, fmt):
     if fmt == "json":
         emit_object(data, fmt)
     else:
-        click.echo(f"deleted the escalation policy of the {data['deleted']}; now in force: {data['now_in_force']}")
+        say(f"deleted the escalation policy of the {data['deleted']}; now in force: {data['now_in_force']}")
 
 
 @click.group()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from nocctl import output
+from nocctl import output, private
 from nocctl.cli.common import App, emit_rows, listing_options, note, pass_app
 from nocctl.vocabulary import FEED_KINDS
 
@@ -59,14 +59,16 @@ class RejectsFile:
     """`--rejects FILE`: the raw text of each rejected record appended, one per line, the
     file synced once the run ends. If it cannot be written (disk full, a quota), what this
     run appended is cut off again — no half line — and the run goes on: every reject is
-    still in the dead-letter table. The failure is told once, and the exit status says it."""
+    still in the dead-letter table. The failure is told once, and the exit status says it.
+    A file created here is 0600 whatever the umask (it holds raw records: `nocctl.private`);
+    an existing one is appended to as it is."""
 
     def __init__(self, path: str):
         from nocctl.errors import UsageError
 
         self.path = path
         try:
-            self.handle = open(path, "ab")  # noqa: SIM115 - closed in close()
+            self.handle = os.fdopen(private.open_file(path, os.O_WRONLY | os.O_APPEND), "ab")
         except OSError as exc:
             raise UsageError(f"cannot write the rejects file {path}: {output.reason(exc)}",
                              output.path_remedy(exc, os.path.dirname(path) or ".")) from None
@@ -82,9 +84,8 @@ class RejectsFile:
 
     def _fail(self, exc: OSError) -> None:
         self.failed = output.reason(exc)
-        click.echo(f"nocctl: error: cannot write the rejects file {self.path}: {self.failed}; it is left as it was"
-                   " before this run, and every reject is kept in the dead-letter table (`nocctl ingest rejects"
-                   " list`)", err=True)
+        note(f"nocctl: error: cannot write the rejects file {self.path}: {self.failed}; it is left as it was"
+             " before this run, and every reject is kept in the dead-letter table (`nocctl ingest rejects list`)")
         with contextlib.suppress(OSError):
             self.handle.truncate(self.start)
 
@@ -203,7 +204,7 @@ def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, b
 
     def on_reject(reject) -> None:
         where = f"{reject.source}:{reject.line}" if reject.line else reject.source
-        click.echo(f"nocctl: {where}: rejected: {reject.reason}", err=True)
+        note(f"nocctl: {where}: rejected: {reject.reason}")
         if rejects_file is not None:
             rejects_file.write(reject.raw)
 
@@ -290,8 +291,7 @@ def rejects_retry(ctx, ids, as_json):
     settings = app.settings
     outcome = service.retry(lambda: app.session(write=True), app.caller(), ids, settings.correlation_window,
                             auto_incidents(app),
-                            on_reject=lambda r: click.echo(f"nocctl: reject {r.source}: still rejected: {r.reason}",
-                                                           err=True),
+                            on_reject=lambda r: note(f"nocctl: reject {r.source}: still rejected: {r.reason}"),
                             max_future_skew=settings.ingest.max_future_skew)
     if as_json:
         click.echo(json.dumps(outcome))

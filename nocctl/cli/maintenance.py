@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from nocctl import output
-from nocctl.cli.common import App, emit_object, emit_rows, listing_options, note, pass_app, show_options
+from nocctl.cli.common import App, emit_object, emit_rows, listing_options, note, pass_app, say, show_options
 
 STATE_CHOICES = ("pending", "active", "expired", "all")
 TABLE_COLUMNS = ("id", "state", "scope", "types", "starts_at", "ends_at", "recurrence", "next_occurrence", "reason")
@@ -219,10 +219,10 @@ def check(app: App, client, site, alert_type, at, fmt):
     place = f"site {result['site']}" if result["site"] else f"client {result['client']} (client-level)"
     when = output.plain(result["at"])
     if not result["suppressed"]:
-        click.echo(f"not suppressed: no maintenance window holds {result['alert_type']} at {place} at {when}")
+        say(f"not suppressed: no maintenance window holds {result['alert_type']} at {place} at {when}")
         return
     window, occurrence = result["window"], result["occurrence"]
-    click.echo(f"suppressed by maintenance window {window['id']} ({_table_row(window)['scope']}; "
+    say(f"suppressed by maintenance window {window['id']} ({_table_row(window)['scope']}; "
                f"{output.plain(occurrence['starts_at'])} → {output.plain(occurrence['ends_at'])}): {window['reason']}")
     others = result["windows"][1:]
     if others:

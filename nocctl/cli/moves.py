@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from nocctl import output
+from nocctl.cli.common import say
 
 
 def report_moves(ctx: click.Context, outcomes, noun: str, fmt: str) -> None:
@@ -17,7 +18,7 @@ def report_moves(ctx: click.Context, outcomes, noun: str, fmt: str) -> None:
             if fmt != "json":
                 click.echo(f"{noun} {o.id}: {o.status}")
         else:
-            click.echo(f"nocctl: error: {o.error}", err=True)
+            say(f"nocctl: error: {o.error}", err=True)
     code = exit_code(outcomes)
     if code:
         ctx.exit(code)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from nocctl import output
-from nocctl.cli.common import App, emit_object, emit_rows, listing_options, pass_app, show_options
+from nocctl.cli.common import App, emit_object, emit_rows, listing_options, pass_app, say, show_options
 
 TABLE_COLUMNS = ("id", "name", "client", "starts_at", "turn", "members")
 
@@ -111,7 +111,7 @@ def who(app: App, client, at, fmt):
     if fmt == "json":
         emit_object(result, fmt)
         return
-    click.echo(f"{result['person']} is on call at {output.plain(result['at'])} "
+    say(f"{result['person']} is on call at {output.plain(result['at'])} "
                f"(schedule {result['schedule']}: {result['why']})")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from nocctl import output
-from nocctl.cli.common import App, emit_object, emit_rows, listing_options, pass_app, show_options
+from nocctl.cli.common import App, emit_object, emit_rows, listing_options, pass_app, say, show_options
 
 
 @click.group()
@@ -28,7 +28,7 @@ def client_add(app: App, code, name, owner, fmt):
     from nocctl.services import org as service
 
     unit = service.add_client(app.session(write=True), app.caller(), code, name, owner)
-    emit_object(unit, "json") if fmt == "json" else click.echo(unit["code"])
+    emit_object(unit, "json") if fmt == "json" else say(unit["code"])
 
 
 @org.group()
@@ -50,7 +50,7 @@ def site_add(app: App, code, client_code, name, city, state, in_charge, fmt):
     from nocctl.services import org as service
 
     unit = service.add_site(app.session(write=True), app.caller(), code, client_code, name, city, state, in_charge)
-    emit_object(unit, "json") if fmt == "json" else click.echo(unit["code"])
+    emit_object(unit, "json") if fmt == "json" else say(unit["code"])
 
 
 @org.command("import")
@@ -114,19 +114,19 @@ def tree(app: App, client_code, fmt):
         click.echo("(none)")
     for entry in clients:
         owner = f"  [owner: {entry['owner']}]" if entry["owner"] else ""
-        click.echo(f"{entry['code']}  {entry['name']}{owner}")
+        say(f"{entry['code']}  {entry['name']}{owner}")
         for s_index, state in enumerate(entry["states"]):
             last_state = s_index == len(entry["states"]) - 1
-            click.echo(f"{'└── ' if last_state else '├── '}{state['state']}")
+            say(f"{'└── ' if last_state else '├── '}{state['state']}")
             pad = "    " if last_state else "│   "
             for c_index, city in enumerate(state["cities"]):
                 last_city = c_index == len(state["cities"]) - 1
-                click.echo(f"{pad}{'└── ' if last_city else '├── '}{city['city']}")
+                say(f"{pad}{'└── ' if last_city else '├── '}{city['city']}")
                 pad2 = pad + ("    " if last_city else "│   ")
                 for i, s in enumerate(city["sites"]):
                     branch = "└── " if i == len(city["sites"]) - 1 else "├── "
                     who = f"  [in charge: {s['in_charge']}]" if s["in_charge"] else ""
-                    click.echo(f"{pad2}{branch}{s['code']}  {s['name']}{who}")
+                    say(f"{pad2}{branch}{s['code']}  {s['name']}{who}")
 
 
 COMMANDS = (org,)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from nocctl.cli.common import App, emit_object, emit_rows, note, pass_app, show_options
+from nocctl.cli.common import App, emit_object, emit_rows, note, pass_app, say, show_options
 from nocctl.lifecycle import ALERT_STATUSES
 from nocctl.vocabulary import SEVERITIES
 
@@ -66,7 +66,7 @@ def set_(app: App, key, value):
     from nocctl.services import prefs as service
 
     data = service.set_pref(app.session(write=True), app.caller(), key, value)
-    click.echo(f"{key.lower()}: {_text(data[key.lower()])}")
+    say(f"{key.lower()}: {_text(data[key.lower()])}")
 
 
 @prefs.command(epilog=KEYS_HELP)

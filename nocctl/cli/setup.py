@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from nocctl.cli.common import App, emit_object, emit_rows, listing_options, note, pass_app, show_options
+from nocctl.cli.common import App, emit_object, emit_rows, listing_options, note, pass_app, say, show_options
 
 
 @click.command()
@@ -19,7 +19,7 @@ def init(app: App, admin, fmt):
 
     engine = app.engine(create=True)
     before = schema.current(engine)
-    schema.upgrade(engine)
+    _migrate(engine, before, "head", schema.upgrade)
     after = schema.current(engine)
     caller = app.caller()
     result = tenants.initialise(app.session(write=True), caller, admin or caller.username or os_login())
@@ -36,17 +36,69 @@ def init(app: App, admin, fmt):
     if fmt == "json":
         emit_object(data, fmt)
         return
-    click.echo(f"database  {data['database']}")
+    say(f"database  {data['database']}")
     click.echo(f"schema    {after}" + (f" (upgraded from {before or 'empty'})" if before != after else " (up to date)"))
-    click.echo(f"tenant    {result.tenant}" + (" (created)" if result.tenant_created else " (exists)"))
+    say(f"tenant    {result.tenant}" + (" (created)" if result.tenant_created else " (exists)"))
     granted = len(result.capabilities_granted)
     plural = "capability" if granted == 1 else "capabilities"
-    click.echo(f"admin     {result.admin}" + (f" ({granted} {plural} granted)" if granted else " (already admin)"))
+    say(f"admin     {result.admin}" + (f" ({granted} {plural} granted)" if granted else " (already admin)"))
 
 
 @click.group()
 def db():
-    """Schema migrations: upgrade, downgrade, current, history."""
+    """Schema migrations (upgrade, downgrade, current, history) and PostgreSQL's multi-user mode (secure)."""
+
+
+def _migrate(engine, before: str | None, revision: str, step) -> None:
+    """Run a migration `step`; on a database under `nocctl db secure`, the persons' policies
+    are dropped first (persons see nothing meanwhile: a failed migration fails closed) and
+    everything is re-applied at head, so new tables are owned and secured too."""
+    from nocctl.services import db_secure, schema
+
+    if revision == "head" and before is not None and before == schema.head():
+        step(engine, revision)  # nothing to migrate: the policies stay as they are
+        return
+    secured = db_secure.before_migration(engine)
+    step(engine, revision)
+    if secured:
+        if db_secure.after_migration(engine, schema.current(engine) == schema.head()) is None:
+            note("row-level security: the persons' policies stay removed below head (persons see nothing);"
+                 " `nocctl db upgrade` re-applies them")
+        else:
+            note("row-level security re-applied (`nocctl db secure`)")
+
+
+@db.command()
+@click.option("--prefix", metavar="NAME",
+              help="Prefix of the group roles NAME_owner, NAME_person, NAME_service (default: the database name).")
+@show_options
+@pass_app
+def secure(app: App, prefix, fmt):
+    """PostgreSQL multi-user mode: the database itself enforces who sees what.
+
+    Creates the group roles (owner, persons, services; NOLOGIN), makes the owner own every
+    table, revokes everything from PUBLIC, grants each group only what its commands need and
+    enables row-level security on every table, with the scope rules of `nocctl user grant`
+    keyed on the person mapped to the login (`session_user`; see `nocctl user db-role`).
+    Run it as the DBA (a superuser, or the tables' owner with CREATEROLE). Safe to run again.
+    `db upgrade` re-applies it after migrating a secured database."""
+    from nocctl.services import db_secure
+
+    report = db_secure.secure(app.engine(), prefix)
+    data = report.as_dict()
+    if fmt == "json":
+        emit_object(data, fmt)
+        return
+    roles = report.roles
+    created = set(report.roles_created)
+    say(f"database  {report.database} (schema {report.schema})")
+    for group, name in roles.as_dict().items():
+        say(f"{group:<9} {name}" + (" (created)" if name in created else " (exists)"))
+    click.echo(f"tables    {len(report.tables)} with row-level security, {len(data['scoped_tables'])} of them by"
+               " client/site scope")
+    for table in report.unknown_tables:
+        say(f"nocctl: table {table} is not nocctl's: closed to persons (owner and services only)", err=True)
+    click.echo("secured" if report.changed else "already secured (nothing changed)")
 
 
 @db.command()
@@ -58,7 +110,7 @@ def upgrade(app: App, revision):
 
     engine = app.engine(create=True)
     before = schema.current(engine)
-    schema.upgrade(engine, revision)
+    _migrate(engine, before, revision, schema.upgrade)
     after = schema.current(engine)
     click.echo(f"{before or 'empty'} -> {after}" if before != after else f"already at {after}")
 
@@ -72,7 +124,7 @@ def downgrade(app: App, revision):
 
     engine = app.engine()
     before = schema.current(engine)
-    schema.downgrade(engine, revision)
+    _migrate(engine, before, revision, schema.downgrade)
     after = schema.current(engine)
     click.echo(f"{before or 'empty'} -> {after or 'base'}" if before != after else f"already at {after or 'base'}")
 
@@ -130,7 +182,7 @@ def show(app: App, fmt):
     for key, value in data.items():
         origin = settings.sources.get(key)
         emit = value if not isinstance(value, (dict, list)) else __import__("json").dumps(value)
-        click.echo(f"{key:<24} {'' if emit is None else emit}" + (f"   ({origin})" if origin else ""))
+        say(f"{key:<24} {'' if emit is None else emit}" + (f"   ({origin})" if origin else ""))
     if settings.config_path is None:
         note("no config file found (NOC_CONFIG, ~/.config/nocctl/config.toml, /etc/nocctl/config.toml)")
 

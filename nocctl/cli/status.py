@@ -57,7 +57,7 @@ def _render(view, fmt: str) -> str:
 
     if fmt != "table":
         return output.render_rows(view.rows, service.COLUMNS, fmt)
-    scope = " ".join(f"--{k} {v}" for k, v in view.filters.items())
+    scope = output.line(" ".join(f"--{k} {v}" for k, v in view.filters.items()))
     heading = f"status by {view.by} at {clock.isoformat(view.now)}" + (f" ({scope})" if scope else "") \
         + f" · {len(view.rows)} rows, worst first\n"
     if view.no_snapshots:

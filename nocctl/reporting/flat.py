@@ -4,8 +4,6 @@ weekly report is the five tables stacked under a leading `report` column, each r
 the columns of its own report."""
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -47,21 +45,19 @@ def rows(kind: str, data: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _cell(value: Any) -> Any:
-    return "" if value is None else value
+    """Blank for none; a string a spreadsheet would run as a formula neutralised (OWASP:
+    `output.csv_cell`), numbers raw."""
+    from nocctl.output import csv_cell
+
+    return "" if value is None else csv_cell(value)
 
 
 def render_csv(document: Mapping[str, Any], report: str) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    from nocctl.output import csv_text
+
+    sections = document["sections"]
     if report == "weekly":
-        writer.writerow(WEEKLY)
-        for kind in sections_of(report):
-            for row in rows(kind, document["sections"][kind]):
-                line = {"report": kind, **row}
-                writer.writerow([_cell(line.get(c)) for c in WEEKLY])
-    else:
-        columns = COLUMNS[report]
-        writer.writerow(columns)
-        for row in rows(report, document["sections"][report]):
-            writer.writerow([_cell(row.get(c)) for c in columns])
-    return buffer.getvalue()
+        lines = ({"report": kind, **row} for kind in sections_of(report) for row in rows(kind, sections[kind]))
+        return csv_text(WEEKLY, ([_cell(line.get(c)) for c in WEEKLY] for line in lines))
+    columns = COLUMNS[report]
+    return csv_text(columns, ([_cell(row.get(c)) for c in columns] for row in rows(report, sections[report])))

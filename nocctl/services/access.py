@@ -204,6 +204,13 @@ class Scope:
         if not self.holds(capability, client_id, site_id):
             raise refusal(self.username, capability, f"for {what}" if what else "tenant-wide")
 
+    def allowing(self, capability: str, client_id: int | None = None, site_id: int | None = None) -> Grant | None:
+        """The grant by which `capability` is held over the client/site (tenant-wide when
+        neither is given), the broadest first; None when none is (`user can-i`). The same
+        rule as `holds`: each grant is asked through its own coverage."""
+        held = [g for g in self.grants if g.capability == capability and Coverage.of([g]).covers(client_id, site_id)]
+        return min(held, key=lambda g: (g.unit_id is not None, g.unit_id != g.client_id), default=None)
+
     def require_somewhere(self, capability: str) -> Coverage:
         """Exit 77 unless `capability` is held in some scope; where it is held, to narrow by."""
         held = self.coverage(capability)
@@ -223,6 +230,14 @@ class Scope:
         """The client or site `code`: not found (3) unless the person sees it or holds
         `capability` over it (a grant that names it is no secret to its holder); then 77
         unless they hold `capability` over it."""
+        unit = self.known_unit(session, kind, code, capability)
+        if capability is not None:
+            self.require(capability, unit.client_id, unit.site_id, what=f"{kind.lower()} {code}")
+        return unit
+
+    def known_unit(self, session: Session, kind: str, code: str, capability: str | None = None) -> Unit:
+        """The client or site `code` when the person may know of it (as `unit`, without
+        requiring `capability`): not found (3) otherwise, the same words as a missing one."""
         row = session.execute(select(BusinessUnit.id, BusinessUnit.kind, BusinessUnit.client_id).where(
             BusinessUnit.tenant_id == self.actor.tenant_id, BusinessUnit.code == code)).first()
         if row is None or row.kind != kind:
@@ -230,8 +245,6 @@ class Scope:
         unit = Unit(row.id, code, row.kind, row.client_id)
         if not self.knows(unit.client_id, unit.site_id, capability):
             raise unit_not_found(kind, code)
-        if capability is not None:
-            self.require(capability, unit.client_id, unit.site_id, what=f"{kind.lower()} {code}")
         return unit
 
     def knows(self, client_id: int, site_id: int | None = None, capability: str | None = None) -> bool:

@@ -64,15 +64,30 @@ def hashed_fields(tenant_id: int, at: datetime, actor_id: int | None, os_user: s
     return fields
 
 
+def _chain_head(session: Session, tid: int) -> str | None:
+    """The hash of the tenant's last row, its writers serialised by a lock on the tenant row
+    (SQLite is serialised by its write lock). Under `nocctl db secure` a person's login sees
+    only the audit rows of its scope, so the lock and the read go through the database's
+    `noc_audit_head()`, which reads past row-level security for a login of the tenant."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        secured = connection.info.get("noc_audit_head")  # looked up once per connection
+        if secured is None:
+            secured = connection.info["noc_audit_head"] = bool(connection.exec_driver_sql(
+                "SELECT to_regprocedure('noc_audit_head(bigint)') IS NOT NULL").scalar())
+        if secured:
+            return connection.exec_driver_sql("SELECT noc_audit_head(%(t)s)", {"t": tid}).scalar()
+    session.execute(select(Tenant.id).where(Tenant.id == tid).with_for_update())
+    return session.scalar(select(AuditLog.hash).where(AuditLog.tenant_id == tid).order_by(AuditLog.id.desc()).limit(1))
+
+
 def record_many(session: Session, actor: Actor, entries: Sequence[Entry], *, at: datetime | None = None) -> None:
     """Append audit rows, chained, inside the caller's transaction, stamped `at`: a pass
     gives its own instant; None (interactive commands) reads the clock."""
     if not entries:
         return
     tid = actor.tenant_id
-    # Serialise writers of one tenant's chain (SQLite is serialised by its write lock).
-    session.execute(select(Tenant.id).where(Tenant.id == tid).with_for_update())
-    prev = session.scalar(select(AuditLog.hash).where(AuditLog.tenant_id == tid).order_by(AuditLog.id.desc()).limit(1))
+    prev = _chain_head(session, tid)
     if at is None:
         at = clock.now()
     sql = RawSQL(session)  # driver-form values: a pass writes thousands of rows at once
@@ -80,11 +95,14 @@ def record_many(session: Session, actor: Actor, entries: Sequence[Entry], *, at:
     rows = []
     for entry in entries:
         target_id = None if entry.target_id is None else str(entry.target_id)
+        details = entry.details or {}
+        if actor.impersonated_by:  # both identities (DESIGN §3a); absent otherwise, as in older rows
+            details = {**details, "impersonated_by": actor.impersonated_by}
         fields = hashed_fields(tid, at, actor.person_id, actor.os_user, actor.host, entry.action,
-                               entry.target_type, target_id, entry.details or {}, entry.client_id, entry.site_id)
+                               entry.target_type, target_id, details, entry.client_id, entry.site_id)
         digest = row_hash(prev, fields)
         rows.append((tid, stamp, actor.person_id, actor.os_user, actor.host, entry.action, entry.target_type, target_id,
-                     entry.client_id, entry.site_id, sql.json(entry.details or {}), prev, digest))
+                     entry.client_id, entry.site_id, sql.json(details), prev, digest))
         prev = digest
     sql.many("INSERT INTO audit_log (tenant_id, at, actor_id, os_user, host, action, target_type, target_id,"
              " client_id, site_id, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

@@ -42,7 +42,7 @@ def create(session: Session, caller: Caller, title: str, alert_ids: Sequence[int
         scope = access.for_caller(session, caller)
         actor = scope.actor
         alerts = _visible_alerts(session, scope, alert_ids)
-        client_id, site_id = _place(session, actor, alerts, client, site)
+        client_id, site_id = _place(session, scope, alerts, client, site)
         scope.require("noc:ack_alerts", client_id, site_id, what="this incident's scope")
         if severity is None:
             if not alerts:
@@ -79,15 +79,13 @@ def _visible_alerts(session: Session, scope: Scope, alert_ids: Sequence[int]) ->
     return sorted(rows, key=lambda r: alert_ids.index(r.id))
 
 
-def _place(session: Session, actor: Actor, alerts: list, client: str | None, site: str | None):
-    """The incident's client/site: the options, else what all its alerts share."""
+def _place(session: Session, scope: Scope, alerts: list, client: str | None, site: str | None):
+    """The incident's client/site: the options (a unit the caller may not know of is "not
+    found", like a missing one; one they know but may not act on, 77), else what all its
+    alerts share."""
     if client or site:
-        code = site or client
-        unit = session.execute(select(BusinessUnit.id, BusinessUnit.kind, BusinessUnit.client_id).where(
-            BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.code == code)).first()
-        if unit is None or unit.kind != ("SITE" if site else "CLIENT"):
-            raise NotFound(f"no {'site' if site else 'client'} {code!r}", "see `nocctl org list`")
-        return (unit.client_id, unit.id) if site else (unit.id, None)
+        unit = scope.unit(session, "SITE" if site else "CLIENT", site or client or "", "noc:ack_alerts")
+        return unit.client_id, unit.site_id
     clients = {a.client_id for a in alerts}
     sites = {a.site_id for a in alerts}
     client_id = clients.pop() if len(clients) == 1 else None

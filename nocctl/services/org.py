@@ -288,13 +288,6 @@ def _line_number(problem: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def _unit(session: Session, tenant_id: int, code: str, kind: str) -> BusinessUnit:
-    unit = session.scalar(select(BusinessUnit).where(BusinessUnit.tenant_id == tenant_id, BusinessUnit.code == code))
-    if unit is None or unit.kind != kind:
-        raise NotFound(f"no {kind.lower()} {code!r}", "see `nocctl org list`")
-    return unit
-
-
 def _person_id(session: Session, tenant_id: int, username: str | None) -> int | None:
     if not username:
         return None
@@ -304,13 +297,18 @@ def _person_id(session: Session, tenant_id: int, username: str | None) -> int | 
     return found
 
 
-def _check_new_code(session: Session, tenant_id: int, code: str) -> None:
+def _check_new_code(session: Session, scope: access.Scope, code: str) -> None:
+    """A code is unique in the tenant: one in use is a conflict (4), named as a client or
+    site only when the caller may know of that unit."""
     if not CODE.match(code or ""):
         raise BadInput(f"invalid code {code!r}", "use letters, digits and _ . - (up to 64)")
-    existing = session.scalar(
-        select(BusinessUnit.kind).where(BusinessUnit.tenant_id == tenant_id, BusinessUnit.code == code))
-    if existing:
-        raise Conflict(f"{existing.lower()} {code!r} already exists", "use `nocctl org import` to update it")
+    existing = session.execute(select(BusinessUnit.id, BusinessUnit.kind, BusinessUnit.client_id).where(
+        BusinessUnit.tenant_id == scope.actor.tenant_id, BusinessUnit.code == code)).first()
+    if existing is None:
+        return
+    if scope.knows(existing.client_id, existing.id if existing.kind == "SITE" else None, "noc:configure"):
+        raise Conflict(f"{existing.kind.lower()} {code!r} already exists", "use `nocctl org import` to update it")
+    raise Conflict(f"the code {code!r} is already in use in this tenant", "pick another code")
 
 
 def add_client(session: Session, caller: Caller, code: str, name: str, owner: str | None = None) -> dict:
@@ -319,7 +317,7 @@ def add_client(session: Session, caller: Caller, code: str, name: str, owner: st
         scope = access.for_caller(session, caller)
         scope.require("noc:configure")
         actor = scope.actor
-        _check_new_code(session, actor.tenant_id, code)
+        _check_new_code(session, scope, code)
         unit = BusinessUnit(tenant_id=actor.tenant_id, kind="CLIENT", code=code, name=name,
                             owner_id=_person_id(session, actor.tenant_id, owner), created_at=now, updated_at=now)
         session.add(unit)
@@ -335,9 +333,9 @@ def add_site(session: Session, caller: Caller, code: str, client: str, name: str
     with session.begin():
         scope = access.for_caller(session, caller)
         actor = scope.actor
-        parent = _unit(session, actor.tenant_id, client, "CLIENT")
-        scope.require("noc:configure", parent.id, what=f"client {client}")
-        _check_new_code(session, actor.tenant_id, code)
+        # A client the caller may not know of is "not found" (3), exactly like a missing one.
+        parent = scope.client(session, client, "noc:configure")
+        _check_new_code(session, scope, code)
         unit = BusinessUnit(tenant_id=actor.tenant_id, kind="SITE", code=code, name=name, parent_id=parent.id,
                             client_id=parent.id, city=city, state=state,
                             site_in_charge_id=_person_id(session, actor.tenant_id, in_charge),
@@ -398,9 +396,8 @@ def list_units(session: Session, caller: Caller, kind: str | None = None, client
         query = _unit_query(actor, scope.visible(BusinessUnit.client_id, BusinessUnit.id))
         if kind:
             query = query.where(BusinessUnit.kind == kind.upper())
-        if client:
-            parent = _unit(session, actor.tenant_id, client, "CLIENT")
-            query = query.where(BusinessUnit.client_id == parent.id)
+        if client:  # one the caller cannot see is "not found", like a missing one
+            query = query.where(BusinessUnit.client_id == scope.client(session, client).id)
         query = query.order_by(query.selected_columns.client, BusinessUnit.kind, BusinessUnit.code)
         return [_as_row(r) for r in session.execute(query)]
 

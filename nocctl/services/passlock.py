@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from nocctl import private
 from nocctl.db import sqlite_path
 from nocctl.errors import TemporaryFailure
 
@@ -50,7 +51,7 @@ def hold(engine: Engine, name: str) -> Iterator[None]:
     if path is None:  # an in-memory database has one process by construction
         yield
         return
-    fd = os.open(f"{path}.{name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fd = private.open_file(f"{path}.{name}.lock", os.O_RDWR)  # a new lock file is 0600
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.errors import BadInput, Conflict, NotFound, UsageError
+from nocctl.errors import BadInput, Conflict, NotFound, PermissionDenied, UsageError
 from nocctl.models import AccessGrant, BusinessUnit, Person
 from nocctl.services import access, audit
-from nocctl.services.access import TENANT_WIDE_ONLY, check_capability
-from nocctl.services.rbac import Actor, Caller, authenticate
+from nocctl.services.access import TENANT_WIDE_ONLY, Scope, check_capability
+from nocctl.services.rbac import Caller
+from nocctl.vocabulary import CAPABILITIES
 
 USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,99}$")
 
@@ -61,33 +63,136 @@ def add(session: Session, caller: Caller, username: str, name: str | None = None
     return PersonView(username, name, email, phone, True)
 
 
+# ---------------------------------------------------------------- who sees whom
+
+def _over_units(covered: access.Coverage, through_sites: bool = False) -> ColumnElement[bool]:
+    """SQL over Person: they hold a grant over a client or site that `covered` covers (a
+    site: itself or through its client; a client: itself or, `through_sites`, through one
+    of its sites, as one sees a client). Tenant-wide grants name no unit: they do not count."""
+    grant, unit = aliased(AccessGrant), aliased(BusinessUnit)
+    condition = covered.where(unit.client_id, unit.id)
+    if through_sites:
+        condition = or_(condition, and_(unit.kind == "CLIENT", covered.where_client(unit.id)))
+    return (select(grant.id).join(unit, unit.id == grant.unit_id)
+            .where(grant.person_id == Person.id, condition).exists())
+
+
+def _people_filters(scope: Scope) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """SQL over Person: (visible, contact details shown). Tenant-wide viewers see
+    everyone; otherwise a person is visible when they are the caller or hold a grant over
+    a client or site the caller sees. Email and phone need noc:configure over one of the
+    person's units (tenant-wide: everyone's); one's own are always shown."""
+    me = Person.id == scope.actor.person_id
+    configure = scope.coverage("noc:configure")
+    visible = true() if scope.view.tenant_wide else or_(me, _over_units(scope.view, through_sites=True))
+    contact = true() if configure.tenant_wide else or_(me, _over_units(configure))
+    return visible, contact
+
+
+def _grant_visible(scope: Scope, person_id: int, unit: Any) -> ColumnElement[bool]:
+    """SQL over a person's grants joined to their unit: those the caller may be shown
+    (tenant-wide ones, those over units the caller sees, and all of the caller's own)."""
+    if scope.view.tenant_wide or person_id == scope.actor.person_id:
+        return true()
+    return or_(AccessGrant.unit_id.is_(None), scope.view.where(unit.client_id, unit.id),
+               and_(unit.kind == "CLIENT", scope.view.where_client(unit.id)))
+
+
+def _visible_people(scope: Scope):
+    """The people the caller may see; email and phone NULL where they may not see them."""
+    visible, contact = _people_filters(scope)
+    return (select(Person.id, Person.username, Person.name, case((contact, Person.email)).label("email"),
+                   case((contact, Person.phone)).label("phone"), Person.active)
+            .where(Person.tenant_id == scope.actor.tenant_id, visible))
+
+
+def _view(row, grants: list[dict] | None = None) -> PersonView:
+    return PersonView(row.username, row.name, row.email, row.phone, bool(row.active), grants or [])
+
+
 def list_people(session: Session, caller: Caller) -> list[PersonView]:
+    """The people the caller may see (contact details only where they may configure)."""
     with session.begin():
-        actor = authenticate(session, caller)
-        rows = session.scalars(select(Person).where(Person.tenant_id == actor.tenant_id).order_by(Person.username))
-        return [PersonView(p.username, p.name, p.email, p.phone, p.active) for p in rows]
+        scope = access.for_caller(session, caller)
+        return [_view(r) for r in session.execute(_visible_people(scope).order_by(Person.username))]
 
 
-def _grants(session: Session, person_id: int) -> list[dict]:
+def _grants(session: Session, scope: Scope, person_id: int) -> list[dict]:
     unit = aliased(BusinessUnit)
     rows = session.execute(
         select(AccessGrant.capability, AccessGrant.scope_kind, unit.code)
         .outerjoin(unit, unit.id == AccessGrant.unit_id)
-        .where(AccessGrant.person_id == person_id)
+        .where(AccessGrant.person_id == person_id, _grant_visible(scope, person_id, unit))
         .order_by(AccessGrant.capability, AccessGrant.scope_kind, unit.code)
     )
     return [{"capability": c, "scope": s.lower(), "unit": code} for c, s, code in rows]
 
 
 def show(session: Session, caller: Caller, username: str) -> PersonView:
+    """A person the caller may see, and the grants of theirs over what the caller sees;
+    one they may not see is "not found" (3), like one who does not exist."""
     with session.begin():
-        actor = authenticate(session, caller)
-        person = find(session, actor.tenant_id, username)
-        return PersonView(person.username, person.name, person.email, person.phone, person.active,
-                          _grants(session, person.id))
+        scope = access.for_caller(session, caller)
+        row = session.execute(_visible_people(scope).where(Person.username == username)).first()
+        if row is None:
+            raise NotFound(f"no person {username!r}", "see `nocctl user list`")
+        return _view(row, _grants(session, scope, row.id))
 
 
-def _scope(session: Session, actor: Actor, capability: str, client: str | None, site: str | None):
+# ---------------------------------------------------------------- may I?
+
+@dataclass
+class Answer:
+    """`user can-i`: whether `person` holds `capability` over the unit asked about, and
+    by which grant."""
+
+    person: str
+    capability: str
+    scope: str  # what was asked: tenant, client or site
+    unit: str | None
+    allowed: bool
+    granted_scope: str | None = None  # the allowing grant: tenant, client or site
+    granted_unit: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def refusal(self) -> PermissionDenied:
+        where = f"for {self.scope} {self.unit}" if self.unit else "tenant-wide"
+        hint = f" --{self.scope} {self.unit}" if self.unit and self.capability not in TENANT_WIDE_ONLY else ""
+        return PermissionDenied(f"{self.person!r} lacks {self.capability} {where}",
+                                access.grant_remedy(self.person, self.capability, hint))
+
+
+def can_i(session: Session, caller: Caller, capability: str, client: str | None = None,
+          site: str | None = None) -> Answer:
+    """Whether the acting person holds `capability` over the client or site (tenant-wide
+    when neither): unknown capability 2, a client/site they may not know of 3."""
+    if capability not in CAPABILITIES:
+        raise UsageError(f"unknown capability {capability!r}", "one of: " + ", ".join(CAPABILITIES))
+    if client and site:
+        raise UsageError("give --client or --site, not both")
+    with session.begin():
+        scope = access.for_caller(session, caller)
+        kind, code = ("CLIENT", client) if client else ("SITE", site) if site else ("TENANT", None)
+        client_id = site_id = None
+        if code is not None:
+            unit = scope.known_unit(session, kind, code, capability)
+            client_id, site_id = unit.client_id, unit.site_id
+        answer = Answer(scope.username, capability, kind.lower(), code, False)
+        grant = scope.allowing(capability, client_id, site_id)
+        if grant is None:
+            return answer
+        answer.allowed = True
+        if grant.unit_id is None:
+            answer.granted_scope = "tenant"
+        else:
+            answer.granted_scope = "client" if grant.unit_id == grant.client_id else "site"
+            answer.granted_unit = session.scalar(select(BusinessUnit.code).where(BusinessUnit.id == grant.unit_id))
+        return answer
+
+
+def _scope(session: Session, scope: Scope, capability: str, client: str | None, site: str | None):
     """(scope_kind, unit) for a grant; unknown client/site is exit 3."""
     if client and site:
         raise UsageError("give --client or --site, not both")
@@ -96,11 +201,9 @@ def _scope(session: Session, actor: Actor, capability: str, client: str | None, 
     if not client and not site:
         return "TENANT", None
     kind, code = ("CLIENT", client) if client else ("SITE", site)
-    unit = session.scalar(select(BusinessUnit).where(
-        BusinessUnit.tenant_id == actor.tenant_id, BusinessUnit.code == code, BusinessUnit.kind == kind))
-    if unit is None:
-        raise NotFound(f"no {kind.lower()} {code!r}", "see `nocctl org list`")
-    return kind, unit
+    # A unit the caller may not know of is "not found" (3), like a missing one; one they
+    # know of but may not configure is refused (77) by the caller.
+    return kind, scope.known_unit(session, kind, code or "", "noc:configure")
 
 
 def _grant_filter(person_id: int, capability: str, unit):
@@ -115,7 +218,7 @@ def grant(session: Session, caller: Caller, username: str, capability: str,
     with session.begin():
         scope = access.for_caller(session, caller)
         actor = scope.actor
-        kind, unit = _scope(session, actor, capability, client, site)
+        kind, unit = _scope(session, scope, capability, client, site)
         scope.require("noc:configure", *(_unit_ids(unit)), what=unit.code if unit else None)
         person = find(session, actor.tenant_id, username)
         if session.scalar(select(AccessGrant.id).where(*_grant_filter(person.id, capability, unit))):
@@ -134,7 +237,7 @@ def revoke(session: Session, caller: Caller, username: str, capability: str,
     with session.begin():
         scope = access.for_caller(session, caller)
         actor = scope.actor
-        kind, unit = _scope(session, actor, capability, client, site)
+        kind, unit = _scope(session, scope, capability, client, site)
         scope.require("noc:configure", *(_unit_ids(unit)), what=unit.code if unit else None)
         person = find(session, actor.tenant_id, username)
         row = session.scalar(select(AccessGrant).where(*_grant_filter(person.id, capability, unit)))

@@ -43,7 +43,7 @@ from sqlalchemy import and_, delete, exists, func, not_, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import aliased
 
-from nocctl import clock
+from nocctl import clock, private
 from nocctl.config import Settings
 from nocctl.errors import BadInput, TemporaryFailure
 from nocctl.lifecycle import CLOSED, RESOLVED, SENT
@@ -208,7 +208,7 @@ def _prepare_directory(path: Path) -> None:
     try:
         if path.exists() and not path.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private.make_dirs(path)  # missing directories 0700 whatever the umask
         if not os.access(path, os.W_OK | os.X_OK):
             raise access_error(str(path))  # read-only file system, else permission denied
     except OSError as exc:

@@ -1,8 +1,8 @@
 """The archive files of the retention pass (`services/retention.py`): NDJSON, gzip'ed by
-default, written under a temporary name, fsync'ed and only then linked to their final name
-`KIND-TENANT-DATE.ndjson[.gz]` — never replacing a file (`-2`, `-3`… when the name is
-taken). A crash leaves no half-written archive under a final name, and `abandon()` leaves
-no file at all."""
+default, written under a temporary name (0600 whatever the umask: `nocctl.private`),
+fsync'ed and only then linked to their final name `KIND-TENANT-DATE.ndjson[.gz]` — never
+replacing a file (`-2`, `-3`… when the name is taken). A crash leaves no half-written
+archive under a final name, and `abandon()` leaves no file at all."""
 from __future__ import annotations
 
 import contextlib
@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nocctl import private
 from nocctl.output import plain
 
 
@@ -40,7 +41,9 @@ class ArchiveFile:
         self.suffix = ".ndjson.gz" if compress else ".ndjson"
         self.temp = directory / f".{self.stem}.{os.getpid()}.tmp"
         self.final: Path | None = None
-        fd = os.open(self.temp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        with contextlib.suppress(FileNotFoundError):  # left by a crashed run of the same pid
+            self.temp.unlink()
+        fd = private.open_file(self.temp, os.O_WRONLY, exclusive=True)  # 0600 whatever the umask
         self.raw = os.fdopen(fd, "wb")
         self.stream = gzip.GzipFile(filename=self.stem + ".ndjson", mode="wb", fileobj=self.raw) if compress \
             else self.raw

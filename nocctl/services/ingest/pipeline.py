@@ -139,6 +139,7 @@ class Ingest:
         # Where this person may ingest (77 when nowhere): records are placed (`_place`) and
         # acknowledge/resolve events find their alerts (`_close`) within it.
         self.may_ingest = scope.require_somewhere(access.INGEST)
+        self.may_see = scope.view  # a unit neither seen nor ingested for is "unknown" (`_known`)
         self._prepare(session)
         self.started = True
 
@@ -318,19 +319,20 @@ class Ingest:
         client_code = client_of_record or (self.options.client if site_of_record is None else None)
         if site_code:
             site = self.units.get(site_code)
-            if site is None or site[1] != "SITE" or site[2] is None:  # a site always has its client
+            # A site always has its client; one the sender may not know of reads as unknown.
+            if site is None or site[1] != "SITE" or site[2] is None or not self._known(site[2], site[0]):
                 raise RecordError(f"unknown site {site_code!r}")
             site_id, client_id = site[0], site[2]
             if client_code:
                 client = self.units.get(client_code)
-                if client is None or client[1] != "CLIENT":
+                if client is None or client[1] != "CLIENT" or not self._known(client[0]):
                     raise RecordError(f"unknown client {client_code!r}")
                 if client[0] != client_id:
                     raise RecordError(f"site {site_code!r} does not belong to client {client_code!r}")
             unit_code = site_code
         elif client_code:
             client = self.units.get(client_code)
-            if client is None or client[1] != "CLIENT":
+            if client is None or client[1] != "CLIENT" or not self._known(client[0]):
                 raise RecordError(f"unknown client {client_code!r}")
             site_id, client_id, unit_code = None, client[0], client_code
         else:
@@ -338,6 +340,14 @@ class Ingest:
         if not self.may_ingest.covers(client_id, site_id):
             raise RecordError(f"{self.actor.username!r} lacks {access.INGEST} for {unit_code!r}")
         return client_id, site_id, unit_code
+
+    def _known(self, client_id: int, site_id: int | None = None) -> bool:
+        """Whether the sender may be told that this client or site exists (DESIGN §3a): they
+        see it, or may ingest for it (a client: for it or one of its sites). Otherwise a
+        record naming it gets the reason of a code that does not exist."""
+        if site_id is not None:
+            return self.may_ingest.covers(client_id, site_id) or self.may_see.covers(client_id, site_id)
+        return self.may_ingest.covers_client(client_id) or self.may_see.covers_client(client_id)
 
     def _drop_replayed(self, sql: RawSQL, events: list[Event], now: datetime) -> list[Event]:
         """Record the batch's event keys; events whose key was already there are replays.

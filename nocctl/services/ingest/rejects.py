@@ -5,10 +5,13 @@ Scope: a person with tenant-wide `noc:ingest` sees and retries every reject of t
 one with `noc:ingest` over a client or site (a feed account) sees and retries the rejects
 it sent. A retry re-processes each record with its sender's rights, whoever asks for it:
 a record refused because its sender may not ingest for a site stays refused when an admin
-retries it (the audit rows of what it changes name the sender and the retrier's login)."""
+retries it. Acting as the sender is a delegation of this code path alone (`rbac.delegating`;
+the retrier needs no noc:impersonate): the audit rows of what it changes name the sender
+as actor, the retrier's login as os_user and the retrier as `impersonated_by`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
@@ -16,7 +19,7 @@ from sqlalchemy.orm import Session
 from nocctl import clock
 from nocctl.errors import NocError
 from nocctl.models import IngestReject, Person
-from nocctl.services import access
+from nocctl.services import access, rbac
 from nocctl.services.ingest.options import Options, Reject
 from nocctl.services.ingest.pipeline import Ingest
 from nocctl.services.ingest.reader import read_documents
@@ -63,7 +66,7 @@ def retry(session_factory: Callable[[], Session], caller: Caller, ids: Sequence[
     """Re-ingest pending rejects in one transaction: those that go through become RETRIED,
     the others stay PENDING with their new reason and one more attempt. A reject's
     `input_format` is an alert format, or a feed kind (re-processed as that kind)."""
-    with session_factory() as session, session.begin():
+    with session_factory() as session, session.begin(), ExitStack() as stack:
         actor = authenticate(session, caller)
         query = (select(IngestReject, Person.username)
                  .outerjoin(Person, Person.id == IngestReject.sender_person_id)
@@ -86,6 +89,9 @@ def retry(session_factory: Callable[[], Session], caller: Caller, ids: Sequence[
                 continue
             groups.setdefault((row.input_format, defaults.get("client"), defaults.get("site"), row.sender_system,
                                sender), []).append(row)
+        # Each group is re-submitted as its sender: a delegation of this code path only (no
+        # noc:impersonate needed), once the retrier's own right to retry was checked above.
+        delegation = stack.enter_context(rbac.delegating(actor, "retrying dead letters as their sender"))
         for (fmt, client, site, system, sender), rows in groups.items():
             def record_failure(reject: Reject) -> None:
                 failed[int(reject.source.split("#", 1)[1])] = reject.reason
@@ -93,7 +99,7 @@ def retry(session_factory: Callable[[], Session], caller: Caller, ids: Sequence[
 
             documents = (doc for row in rows
                          for doc in read_documents(row.raw.encode().splitlines(keepends=True), f"reject#{row.id}"))
-            as_sender = Caller(caller.tenant, sender, caller.os_user, caller.host)
+            as_sender = caller.delegated(sender, delegation)
             if fmt in FEED_KINDS:
                 from nocctl.services.ingest.feed_ingest import FeedIngest
 
