@@ -64,7 +64,11 @@ ALERT_MOVES: Final = {
 # The system's moves. The escalation pass escalates only what nobody has acknowledged; a
 # SUPPRESSED alert still firing after its window surfaces as NEW.
 ALERT_PASS_ESCALATE: Final = Move("escalate", ALERT_UNACKNOWLEDGED, ESCALATED, "noc:escalate", "ESCALATE")
-ALERT_SURFACE: Final = Move("surface", (SUPPRESSED,), NEW, "noc:ingest", "")
+ALERT_SURFACE: Final = Move("surface", (SUPPRESSED,), NEW, "noc:ingest", "UNSUPPRESS")
+# The sender reports the alert muted (Alertmanager: silenced or inhibited): held like an
+# alert raised in a maintenance window, unless someone has taken it on (acknowledged or
+# assigned it: their work stays in front of the NOC). ALERT_SURFACE brings it back.
+ALERT_HOLD: Final = Move("suppress", ALERT_UNACKNOWLEDGED, SUPPRESSED, "noc:ingest", "SUPPRESS")
 
 
 def alert_acknowledged(at: datetime, by: int | None, first_seen_at: datetime) -> dict[str, Any]:

@@ -29,6 +29,8 @@ ESCALATION_CHAIN = ("oncall", "site_in_charge", "client_owner")
 # Operational feeds (`nocctl ingest --kind KIND`), kept in feed_record.
 FEED_KINDS = ("ticket", "work_order", "attendance", "device", "geofence", "security")
 NOTIFICATION_CHANNEL_TYPES = ("webhook", "command", "smtp")
+# What an integration's sender posts to `nocctl serve` (`nocctl integration add --format`).
+INTEGRATION_FORMATS = ("pagerduty", "alertmanager", "native")
 
 CAPABILITIES = (
     "noc:view",
@@ -56,6 +58,7 @@ AUDIT_ACTIONS = (
     "ESCALATE",
     "RESOLVE",
     "SUPPRESS",
+    "UNSUPPRESS",  # a SUPPRESSED alert back to NEW: its silence ended and it still fires
     "MAINTENANCE_CREATE",
     "MAINTENANCE_UPDATE",
     "MAINTENANCE_DELETE",

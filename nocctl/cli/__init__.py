@@ -97,12 +97,14 @@ def cli(ctx: click.Context, db, tenant, as_user, verbose, quiet, log_format):
 def _register() -> None:
     from nocctl.cli import (
         alert,
+        alertmanager,
         audit,
         db_role,
         demo,
         escalation,
         incident,
         ingest,
+        integration,
         maintenance,
         notify,
         oncall,
@@ -110,6 +112,7 @@ def _register() -> None:
         prefs,
         report,
         retention,
+        serve,
         setup,
         snapshot,
         status,
@@ -117,7 +120,7 @@ def _register() -> None:
     )
 
     for module in (setup, org, user, ingest, alert, audit, incident, maintenance, oncall, escalation, notify, prefs,
-                   report, snapshot, status, retention, demo):
+                   report, snapshot, status, retention, demo, integration, alertmanager, serve):
         for command in module.COMMANDS:
             cli.add_command(command)
     db_role.register(user.user)  # `nocctl user db-role` (PostgreSQL multi-user mode)

@@ -7,6 +7,7 @@ from nocctl.models.escalation import EscalationPolicy, Notification
 from nocctl.models.feed import FeedRecord
 from nocctl.models.incident import Incident, IncidentAlert
 from nocctl.models.ingest import IngestEvent, IngestReject
+from nocctl.models.integration import Integration
 from nocctl.models.maintenance import MaintenanceWindow
 from nocctl.models.oncall import OncallMember, OncallOverride, OncallSchedule
 from nocctl.models.org import BusinessUnit
@@ -27,6 +28,7 @@ __all__ = [
     "IncidentAlert",
     "IngestEvent",
     "IngestReject",
+    "Integration",
     "MaintenanceWindow",
     "Notification",
     "OncallMember",

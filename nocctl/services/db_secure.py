@@ -166,6 +166,19 @@ _GRANT_WRITE = (f"({_in('tenant_id', 'noc_tenant_wide', [CONFIGURE])}"
                 f" OR {_in('unit_id', 'noc_units_covered', [CONFIGURE])})")
 _UNIT_INSERT = f"({CONFIGURE_TENANT} OR (kind = 'SITE' AND {_in('client_id', 'noc_units', [CONFIGURE])}))"
 _PERSON_FIELDS = ("name", "email", "phone", "active")
+# Integrations (`services/integrations.py`): written with noc:configure over their scope
+# (tenant-wide for a tenant-wide one), like grants. Their identities are people named
+# `integration:NAME` (no login can be): one that configures some scope may add one (its
+# only grant, noc:ingest, is then held to `_GRANT_WRITE`), and deactivate one of an
+# integration it may configure (`integration revoke`).
+_INTEGRATION_WRITE = _GRANT_WRITE
+_INTEGRATION_PERSON = "starts_with(username, 'integration:')"
+_PERSON_INSERT = (f"(({CONFIGURE_TENANT} OR ({_INTEGRATION_PERSON}"
+                  f" AND {_in('tenant_id', 'noc_tenants_with', [CONFIGURE])})) AND db_role IS NULL)")
+_PERSON_UPDATE = (f"({CONFIGURE_TENANT} OR {_mine('id')} OR ({_INTEGRATION_PERSON} AND EXISTS (SELECT 1 FROM"
+                  " integration i WHERE i.person_id = person.id AND"
+                  f" ({_in('i.tenant_id', 'noc_tenant_wide', [CONFIGURE])}"
+                  f" OR {_in('i.unit_id', 'noc_units_covered', [CONFIGURE])}))))")
 
 # Every table of nocctl's schema (alembic_version aside). tests/test_db_secure.py checks
 # that this names every model's table.
@@ -189,9 +202,9 @@ TABLES: dict[str, Rules] = {
     # Org, people, configuration: read by tenant, written with noc:configure.
     "tenant": Rules(_in_tenant("id")),
     # db_role: only the DBA maps logins (`user db-role`), never a person's own session.
-    "person": Rules(_in_tenant(), insert=f"({CONFIGURE_TENANT} AND db_role IS NULL)",
+    "person": Rules(_in_tenant(), insert=_PERSON_INSERT,
                     # their own row too: `prefs set` locks it (FOR UPDATE needs UPDATE)
-                    update=f"({CONFIGURE_TENANT} OR {_mine('id')})", update_columns=_PERSON_FIELDS),
+                    update=_PERSON_UPDATE, update_columns=_PERSON_FIELDS),
     "access_grant": Rules(_in_tenant(), insert=_GRANT_WRITE, delete=_GRANT_WRITE),
     "business_unit": Rules(_in_tenant(), insert=_UNIT_INSERT, update=CONFIGURE_TENANT),
     "escalation_policy": Rules(_in_tenant(), insert=CONFIGURE_TENANT, update=CONFIGURE_TENANT,
@@ -201,6 +214,8 @@ TABLES: dict[str, Rules] = {
     "oncall_member": Rules(_in_tenant(), insert=_schedule_configurable()),
     "oncall_override": Rules(_in_tenant(), insert=_schedule_configurable(), update=_schedule_configurable()),
     "ingest_event": Rules(_in_tenant(), insert=_in_tenant()),
+    # Keys are stored hashed (SHA-256 of 256 random bits): reading the hash gives nothing.
+    "integration": Rules(_in_tenant(), insert=_INTEGRATION_WRITE, update=_INTEGRATION_WRITE),
 }
 SCOPED_TABLES = tuple(name for name, rules in TABLES.items() if rules.scoped)
 
@@ -579,7 +594,7 @@ def map_role(session: Session, caller: Caller, username: str, role: str | None =
     from sqlalchemy.exc import DBAPIError
 
     from nocctl.models import Person
-    from nocctl.services import access, audit, people
+    from nocctl.services import access, audit, integrations, people
 
     if session.get_bind().dialect.name != "postgresql":
         raise sqlite_refusal()
@@ -595,6 +610,8 @@ def map_role(session: Session, caller: Caller, username: str, role: str | None =
             scope.require(CONFIGURE)
             actor = scope.actor
             person = people.find(session, actor.tenant_id, username)
+            if integrations.is_integration(username):  # a key is its only way in
+                raise integrations.managed_elsewhere(username)
             if role in roles:
                 raise UsageError(f"{role!r} is one of this database's group roles", "name a login role")
             other = session.scalar(select(Person.username).where(

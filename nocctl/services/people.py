@@ -221,6 +221,7 @@ def grant(session: Session, caller: Caller, username: str, capability: str,
         kind, unit = _scope(session, scope, capability, client, site)
         scope.require("noc:configure", *(_unit_ids(unit)), what=unit.code if unit else None)
         person = find(session, actor.tenant_id, username)
+        _not_an_integration(username)
         if session.scalar(select(AccessGrant.id).where(*_grant_filter(person.id, capability, unit))):
             return False
         session.add(AccessGrant(tenant_id=actor.tenant_id, person_id=person.id, capability=capability,
@@ -240,6 +241,7 @@ def revoke(session: Session, caller: Caller, username: str, capability: str,
         kind, unit = _scope(session, scope, capability, client, site)
         scope.require("noc:configure", *(_unit_ids(unit)), what=unit.code if unit else None)
         person = find(session, actor.tenant_id, username)
+        _not_an_integration(username)
         row = session.scalar(select(AccessGrant).where(*_grant_filter(person.id, capability, unit)))
         if row is None:
             where = f" on {kind.lower()} {unit.code}" if unit else " tenant-wide"
@@ -248,6 +250,15 @@ def revoke(session: Session, caller: Caller, username: str, capability: str,
         audit.record(session, actor, "CONFIG_CHANGE", "person", person.id,
                      {"change": "revoke", "username": username, "capability": capability,
                       "scope": kind.lower(), "unit": unit.code if unit else None})
+
+
+def _not_an_integration(username: str) -> None:
+    """An integration's identity holds noc:ingest over its scope and nothing else: its
+    grants change only through `nocctl integration` (exit 4 otherwise)."""
+    from nocctl.services import integrations
+
+    if integrations.is_integration(username):
+        raise integrations.managed_elsewhere(username)
 
 
 def _unit_ids(unit) -> tuple[int | None, int | None]:

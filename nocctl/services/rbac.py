@@ -10,9 +10,11 @@ person holding `noc:impersonate` (tenant-wide); otherwise exit 77. The audit row
 while impersonating keep both: actor = the impersonated person, os_user = the login,
 details `impersonated_by` = the real person.
 
-One code path acts as someone else without `noc:impersonate`: the reject retrier, which
-re-submits a dead letter with its original sender's rights (`delegating`). Its delegation
-is honoured only while the `with delegating(...)` block that made it is running.
+Two code paths act as someone else without `noc:impersonate` (`delegating`): the reject
+retrier, which re-submits a dead letter with its original sender's rights, and the HTTP
+receiver, which ingests as the integration whose key a request carried
+(`integrations.acting_as`). A delegation is honoured only while the `with delegating(...)`
+block that made it is running.
 """
 from __future__ import annotations
 

@@ -48,6 +48,9 @@ class Record(NamedTuple):
     dedup_key: str | None
     source: str | None
     event_id: str | None
+    # The sender reports the alert muted: Alertmanager's /api/v2/alerts says `suppressed`
+    # (silenced or inhibited). The trigger then holds the alert SUPPRESSED (the pipeline).
+    suppressed: bool = False
 
 
 def alert_type_name(value: Any, field: str = "alert_type") -> str:
@@ -200,6 +203,7 @@ def _am_alert(alert: Any, defaults: dict[str, Any]) -> Record:
         raise RecordError("labels carry neither alert_type nor alertname")
     status = alert.get("status") or defaults.get("status")
     resolved = status == "resolved"  # webhook; /api/v2/alerts gives {"state": …}: still firing
+    state = am_state(status) if isinstance(status, dict) else None
     when = alert.get("endsAt") if resolved else alert.get("startsAt")
     if when in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z"):
         when = None  # Go's zero time: Alertmanager's way of saying "not set"
@@ -212,6 +216,14 @@ def _am_alert(alert: Any, defaults: dict[str, Any]) -> Record:
         value = alert.get(key, defaults.get(key))
         if value:
             metadata[key] = value
+    event_id = None
+    if state is not None:
+        metadata["status"] = state
+        # What this observation of the alert says: a later pull of the array with the same
+        # state (and no re-send from Prometheus: the same updatedAt) is a replay; a silence
+        # added or ended makes a new event, so the state it brings is applied.
+        event_id = "|".join(("v2", str(alert.get("updatedAt") or alert.get("startsAt") or ""), state["state"],
+                             ",".join(state["silencedBy"]), ",".join(state["inhibitedBy"])))
     return Record(
         action="resolve" if resolved else "trigger",
         alert_type=alert_type_name(name, "alertname"),
@@ -225,8 +237,29 @@ def _am_alert(alert: Any, defaults: dict[str, Any]) -> Record:
         occurred_at=_instant(when, "endsAt" if resolved else "startsAt") if when else None,
         dedup_key="am:" + (fingerprint or am_fingerprint(labels)),
         source="alertmanager",
-        event_id=None,
+        event_id=event_id,
+        suppressed=state is not None and state["state"] == "suppressed",
     )
+
+
+def am_state(status: dict) -> dict[str, Any]:
+    """The `status` of an /api/v2/alerts element, checked: `state` (Alertmanager 0.25 says
+    active, suppressed or unprocessed) and the ids of the silences and the fingerprints of
+    the alerts that mute it. Only `suppressed` with a silence or an inhibitor holds the
+    alert; `unprocessed` (not yet matched against the silences) and any other state count
+    as active. A `suppressed` that names nothing muting it is kept as active."""
+    state = status.get("state")
+    if not isinstance(state, str) or not 0 < len(state) <= 32:
+        raise RecordError("status.state must be a string (active, suppressed or unprocessed)")
+    lists = {}
+    for key in ("silencedBy", "inhibitedBy"):
+        value = status.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 100 for v in value):
+            raise RecordError(f"status.{key} must be a list of ids")
+        lists[key] = sorted(value)
+    if state == "suppressed" and not (lists["silencedBy"] or lists["inhibitedBy"]):
+        state = "active"
+    return {"state": state, **lists}
 
 
 # ---------------------------------------------------------------- PagerDuty

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from nocctl import clock
 from nocctl.errors import NocError, NotFound, PermissionDenied, TemporaryFailure, from_database_error
-from nocctl.lifecycle import ALERT_ACTIVE_SQL, ALERT_SURFACE, NEW, SUPPRESSED, sql_in
+from nocctl.lifecycle import ALERT_ACTIVE_SQL, ALERT_HOLD, ALERT_SURFACE, NEW, SUPPRESSED, sql_in
 from nocctl.models import Alert, BusinessUnit, IngestEvent, IngestReject
 from nocctl.rawsql import RawSQL, columns_and_types
 from nocctl.services import access, audit, incidents, maintenance
@@ -54,6 +54,15 @@ REJECT_HEAD, REJECT_TYPES = columns_and_types(IngestReject.__table__, (
 EVENT_HEAD, EVENT_TYPES = columns_and_types(IngestEvent.__table__, ("tenant_id", "event_key", "seen_at"))
 # A SUPPRESSED alert still firing after its window: the NOC must see it.
 _SURFACE = f"UPDATE alert SET status = '{ALERT_SURFACE.to}' WHERE id = ? AND status IN {sql_in(ALERT_SURFACE.allowed)}"
+# The sender reports an active alert muted (Alertmanager: silenced or inhibited): held.
+_HOLD = f"UPDATE alert SET status = '{ALERT_HOLD.to}' WHERE id = ? AND status IN {sql_in(ALERT_HOLD.allowed)}"
+
+
+def _muted_by(record: Record) -> dict[str, Any]:
+    """What the audit row of a hold names: the silences and inhibiting alerts (formats)."""
+    state = (record.metadata or {}).get("status") or {}
+    return {"by": record.source or "ingest", "silenced_by": state.get("silencedBy", []),
+            "inhibited_by": state.get("inhibitedBy", [])}
 
 
 def _is_per_record(exc: Exception) -> bool:
@@ -62,7 +71,10 @@ def _is_per_record(exc: Exception) -> bool:
     run stops with that error's code); yes for a bug, or a value the database refused."""
     if isinstance(exc, (NocError, MemoryError)):
         return False
-    mapped = from_database_error(exc) if isinstance(exc, DBAPIError) else None
+    # The driver's own exceptions too: `RawSQL` runs statements on the DBAPI cursor, whose
+    # errors (a lock or statement timeout, a dropped connection) SQLAlchemy never wraps.
+    driver = isinstance(exc, DBAPIError) or type(exc).__module__.split(".")[0] in ("sqlite3", "psycopg")
+    mapped = from_database_error(exc) if driver else None
     return not isinstance(mapped, (TemporaryFailure, NotFound, PermissionDenied))
 
 
@@ -415,7 +427,8 @@ class Ingest:
             first_seen[key] = stamp = ts(t.first_seen)
             rows.append((
                 tid, t.first.client_id, t.first.site_id, first.alert_type, latest.severity,
-                SUPPRESSED if t.all_suppressed else NEW, latest.message, first.entity_type, first.entity_id, key,
+                SUPPRESSED if t.all_suppressed or latest.suppressed else NEW, latest.message, first.entity_type,
+                first.entity_id, key,
                 first.source, as_json(latest.metadata), stamp, ts(t.latest.occurred_at), created_at,
                 t.count - 1, t.window_id if t.all_suppressed else None, correlation_id, parent, stamp,
             ))
@@ -436,17 +449,19 @@ class Ingest:
         )
         created: dict[str, int] = {}
         quiet: set[str] = set()  # created SUPPRESSED: no incident opens for them
-        earlier, surfaced = [], []
+        earlier, surfaced, held = [], [], []
         for alert_id, key, status, stored_first_seen, duplicates in returned:
             t = triggers[key]
+            muted = t.latest.record.suppressed  # the sender's word, as of its latest trigger
             # An insert returns the batch's own count; an update adds to an existing one.
             if duplicates == t.count - 1:
                 created[key] = alert_id
                 if status == SUPPRESSED:
                     quiet.add(key)
                     self.summary.suppressed += 1
-                    audit_entries.append(audit.Entry("SUPPRESS", "alert", alert_id,
-                                                     {"maintenance_window_id": t.window_id, "dedup_key": key},
+                    details = {"maintenance_window_id": t.window_id if t.all_suppressed else None, "dedup_key": key}
+                    audit_entries.append(audit.Entry(ALERT_HOLD.audit_action, "alert", alert_id,
+                                                     details | (_muted_by(t.latest.record) if muted else {}),
                                                      t.first.client_id, t.first.site_id))
                 else:
                     self.summary.created += 1
@@ -456,11 +471,19 @@ class Ingest:
             ours = first_seen[key]  # the driver's form compares like the instants (SQLite: fixed-width text)
             if ours < stored_first_seen:
                 earlier.append((ours, ours, alert_id, ours))
-            if status in ALERT_SURFACE.allowed and not t.all_suppressed:
-                surfaced.append((alert_id,))  # still firing after its window
+            if status in ALERT_SURFACE.allowed and not t.all_suppressed and not muted:
+                surfaced.append((alert_id,))  # still firing after its window (or its silence)
+            elif muted and status in ALERT_HOLD.allowed:
+                # The upsert holds the row's lock to the end of the transaction: the move is made.
+                held.append((alert_id,))
+                audit_entries.append(audit.Entry(ALERT_HOLD.audit_action, "alert", alert_id,
+                                                 {"from": status, "to": ALERT_HOLD.to, "dedup_key": key,
+                                                  **_muted_by(t.latest.record)},
+                                                 t.first.client_id, t.first.site_id))
         sql.many("UPDATE alert SET first_seen_at = ?, next_escalation_at = ? WHERE id = ? AND first_seen_at > ?",
                  earlier)
         sql.many(_SURFACE, surfaced)
+        sql.many(_HOLD, held)
         # Groups started in this round: their first alert's id is known only now.
         sql.many("UPDATE alert SET parent_alert_id = ? WHERE id = ?",
                  [(created[root], created[key]) for key, (_, _, root) in plan.items()
