@@ -11,7 +11,7 @@ import os
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from nocctl.errors import BadInput
+from nocctl.errors import BadInput, UsageError
 
 _override: datetime | None = None
 
@@ -22,7 +22,7 @@ def now() -> datetime:
         return _override
     fixed = os.environ.get("NOC_NOW")
     if fixed:
-        return parse_instant(fixed, what="NOC_NOW")
+        return parse_iso(fixed, what="NOC_NOW")
     return datetime.now(UTC)
 
 
@@ -36,9 +36,13 @@ def set_now(instant: datetime | None) -> datetime | None:
     return before
 
 
-def parse_instant(text: str, what: str = "time") -> datetime:
-    """Parse ISO 8601 with an offset into aware UTC. Text without an offset is refused:
-    guessing a zone would silently shift the event."""
+_ADD_OFFSET = "add one, e.g. Z or +05:30"
+
+
+def parse_iso(text: str, what: str = "time") -> datetime:
+    """Parse ISO 8601 with an offset into aware UTC: the times of data (records, NOC_NOW),
+    which must say exactly when. Text without an offset is refused: guessing a zone would
+    silently shift the event. Errors are bad input (exit 65)."""
     if not isinstance(text, str):
         raise BadInput(f"{what} must be an ISO 8601 string, got {type(text).__name__}")
     raw = text.strip()
@@ -47,8 +51,51 @@ def parse_instant(text: str, what: str = "time") -> datetime:
     except ValueError:
         raise BadInput(f"{what} {text!r} is not an ISO 8601 time", "use e.g. 2026-03-01T08:00:00+00:00") from None
     if value.tzinfo is None or value.utcoffset() is None:
-        raise BadInput(f"{what} {text!r} has no UTC offset", "add one, e.g. Z or +05:30")
+        raise BadInput(f"{what} {text!r} has no UTC offset", _ADD_OFFSET)
     return value.astimezone(UTC)
+
+
+#: What a time on the command line may be (the error says it; help texts: "ISO 8601 or relative (2h, 30m, 1d)").
+TIME_FORMS = "ISO 8601 with an offset (2026-03-01T08:00:00+05:30), now, 2h / 30m / 1d / 45s / 1w ago " \
+             "(or -2h), +30m from now"
+_RELATIVE = re.compile(r"([+-]?)((?:\d+[smhdw])+)", re.IGNORECASE)
+
+
+def relative(text: str) -> timedelta | None:
+    """The offset from now a relative time means (`now`, `2h` or `-2h` ago, `+30m` ahead,
+    units s m h d w, combinable: `1h30m`), or None when `text` is not one."""
+    raw = text.strip()
+    if raw.lower() == "now":
+        return timedelta(0)
+    match = _RELATIVE.fullmatch(raw)
+    if match is None:
+        return None
+    length = timedelta(seconds=sum(int(n) * _UNIT_SECONDS[u.lower()] for n, u in _DURATION.findall(match[2])))
+    return length if match[1] == "+" else -length
+
+
+def parse_instant(text: str, what: str = "time") -> datetime:
+    """A time given on the command line, as aware UTC: ISO 8601 with an offset (as
+    `parse_iso`), or relative to `now()` (NOC_NOW honoured): `now`; `2h`, `30m`, `1d`, `45s`,
+    `1w` meaning that long ago, `-2h` the same; `+30m` that long from now. A bare number is
+    refused (seconds? an epoch?). An unreadable time is a usage error (exit 2) naming the
+    accepted forms. Every --since/--until/--at/--start/--end/--now option goes through here."""
+    if not isinstance(text, str):
+        raise UsageError(f"{what} must be a time, got {type(text).__name__}", f"use {TIME_FORMS}")
+    try:
+        offset = relative(text)
+        if offset is not None:
+            return now() + offset
+    except OverflowError:
+        raise UsageError(f"{what} {text!r} is too far away", f"use {TIME_FORMS}") from None
+    try:
+        return parse_iso(text, what)
+    except BadInput as exc:
+        remedy = f"{_ADD_OFFSET}, or give a relative time (2h, 30m, 1d, +30m, now)" \
+            if exc.remedy == _ADD_OFFSET else f"use {TIME_FORMS}"
+        raise UsageError(exc.message, remedy) from None
+    except OverflowError:  # the offset takes it past year 1 or 9999
+        raise UsageError(f"{what} {text!r} is not a representable time", f"use {TIME_FORMS}") from None
 
 
 def parse_date(text: str, what: str = "date") -> date:

@@ -24,6 +24,11 @@ class Move:
     to: str | None  # None: the status is computed (assigning an incident in progress keeps it so)
     capability: str
     audit_action: str
+    # Where the move is made already (a move to the state the row is in): a no-op that
+    # exits 0, says `already`, and writes no audit row (DESIGN §3). A service may narrow
+    # it (assigning: only to the same person). Empty: the move is never a no-op.
+    done_in: tuple[str, ...] = ()
+    already: str = ""
 
 
 def seconds_between(start: datetime, end: datetime) -> int:
@@ -55,12 +60,26 @@ ALERT_UNACKNOWLEDGED: Final = (NEW, ESCALATED)
 ALERT_UNACKNOWLEDGED_SQL: Final = f"status IN {sql_in(ALERT_UNACKNOWLEDGED)}"
 ALERT_ACKABLE: Final = (NEW, ESCALATED, ASSIGNED)
 
+# Escalating an ESCALATED alert is not a no-op: it climbs one more level.
 ALERT_MOVES: Final = {
-    "acknowledge": Move("acknowledge", ALERT_ACKABLE, ACKNOWLEDGED, "noc:ack_alerts", "ACKNOWLEDGE"),
-    "assign": Move("assign", ALERT_SURFACED, ASSIGNED, "noc:assign_incidents", "ASSIGN"),
+    "acknowledge": Move("acknowledge", ALERT_ACKABLE, ACKNOWLEDGED, "noc:ack_alerts", "ACKNOWLEDGE",
+                        (ACKNOWLEDGED,), "already acknowledged"),
+    "assign": Move("assign", ALERT_SURFACED, ASSIGNED, "noc:assign_incidents", "ASSIGN",
+                   (ASSIGNED,), "already assigned"),  # to the same person (services.alerts)
     "escalate": Move("escalate", ALERT_SURFACED, ESCALATED, "noc:escalate", "ESCALATE"),
-    "resolve": Move("resolve", ALERT_ACTIVE, RESOLVED, "noc:ack_alerts", "RESOLVE"),
+    "resolve": Move("resolve", ALERT_ACTIVE, RESOLVED, "noc:ack_alerts", "RESOLVE", (RESOLVED,), "already resolved"),
 }
+# Snoozing keeps the status: a snoozed alert is out of the active view and the escalation
+# pass until `snoozed_until`, then back by itself (nothing is written when it ends).
+# Snoozing again to the same end, or waking an alert that is not snoozed, is a no-op.
+# A RESOLVED alert cannot be snoozed (exit 4). A duplicate that arrives CRITICAL wakes a
+# snoozed alert early (ingest, audited UNSNOOZE): it is worse than when it was put aside.
+ALERT_SNOOZE: Final = Move("snooze", ALERT_ACTIVE, None, "noc:ack_alerts", "SNOOZE", ALERT_ACTIVE, "already snoozed")
+ALERT_UNSNOOZE: Final = Move("unsnooze", ALERT_ACTIVE, None, "noc:ack_alerts", "UNSNOOZE", ALERT_ACTIVE,
+                             "not snoozed")
+ALERT_WAKE_SEVERITY: Final = "CRITICAL"
+# Notes change nothing on the alert: an audit row (NOTE) over a visible alert, any status.
+ALERT_NOTE: Final = Move("note", ALERT_STATUSES, None, "noc:ack_alerts", "NOTE")
 # The system's moves. The escalation pass escalates only what nobody has acknowledged; a
 # SUPPRESSED alert still firing after its window surfaces as NEW.
 ALERT_PASS_ESCALATE: Final = Move("escalate", ALERT_UNACKNOWLEDGED, ESCALATED, "noc:escalate", "ESCALATE")
@@ -84,6 +103,17 @@ def alert_escalated(at: datetime, to: int | None, level: int, next_look: datetim
     """`level` is the new escalation level; `next_look` when the pass should look again."""
     return {"status": ESCALATED, "escalated_at": at, "escalated_to": to, "escalation_level": level,
             "next_escalation_at": next_look}
+
+
+def alert_snoozed(until: datetime | None) -> dict[str, Any]:
+    """Snoozed until `until`; None wakes it."""
+    return {"snoozed_until": until}
+
+
+def snoozed(until: datetime | None, now: datetime) -> bool:
+    """Whether an alert snoozed until `until` is still snoozed at `now` (the SQL is
+    `snoozed_until IS NULL OR snoozed_until <= now` for "not snoozed")."""
+    return until is not None and until > now
 
 
 def alert_resolved(at: datetime, by: int | None, first_seen_at: datetime, note: str | None) -> dict[str, Any]:

@@ -21,7 +21,8 @@ import re
 import stat
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import IO, Any
 
 from nocctl import private
@@ -145,11 +146,200 @@ def _csv(value: Any) -> Any:
     return csv_cell(shown) if isinstance(shown, str) else _text(shown)
 
 
+# ---------------------------------------------------------------- tables (issue 16)
+
+#: Colours on a terminal, by column name, so that every listing with such a column gets them:
+#: SGR parameters for a value (its first word, upper case). Severity: the worst stands out.
+SEVERITY_STYLES = {"CRITICAL": "1;31", "HIGH": "31", "MEDIUM": "33", "LOW": "", "INFO": "2"}
+#: States: what needs someone bold, what is done or held dim (alerts, incidents, windows,
+#: notifications, integrations, dead letters).
+STATE_STYLES = {"NEW": "1", "ESCALATED": "1;35", "FAILED": "31", "DEAD": "31", "ACTIVE": "36",
+                "RESOLVED": "2", "CLOSED": "2", "SUPPRESSED": "2", "SNOOZED": "2", "EXPIRED": "2",
+                "REVOKED": "2", "SENT": "2", "RETRIED": "2", "DELETED": "2"}
+COLOURED_COLUMNS = {"severity": SEVERITY_STYLES, "status": STATE_STYLES, "state": STATE_STYLES}
+#: Free-text columns that give up width, widest first, when a table is wider than the
+#: terminal: their cells are cut with `…` (the whole text is in `show`, json and csv).
+TRUNCATABLE = frozenset({"message", "title", "reason", "name", "details", "description", "summary", "note",
+                         "client_name", "site_name", "recipient", "last_error", "error", "members",
+                         "recurrence", "next_occurrence", "types", "runbook_link"})
+#: A truncated column keeps at least this many columns (or its header's width, if wider).
+MIN_TRUNCATED = 16
+#: Columns a terminal too narrow for every column leaves out, first to last, before free
+#: text goes below MIN_TRUNCATED: first any column empty in every row, then these, detail
+#: that `show` has (the site code names the client).
+DROPPABLE = ("entity_type", "correlation_id", "dedup_key", "runbook_link", "ticket_ref", "work_order_ref",
+             "duplicate_count", "os_user", "host", "client", "entity_id", "attempts")
+#: Shorter headers on a terminal, where columns are dear (pipes keep the field names).
+HEADERS = {"duplicate_count": "dups", "first_seen_at": "age", "last_seen_at": "last_seen", "created_at": "created",
+           "sla_target": "sla"}
+#: Instants shown relative to now on a terminal: when something happened, where the question
+#: is "how long ago" (`12m ago`), and the deadlines of the queue ("in 3h50m"; past due: "5m
+#: ago"). Others (windows, audit entries, snapshots) stay absolute, in the preferred zone.
+AGE_COLUMNS = frozenset({"first_seen_at", "last_seen_at", "created_at", "received_at", "last_used_at",
+                         "sla_target", "next_attempt_at"})
+SEPARATOR = "  "
+
+
+@dataclass(frozen=True)
+class TableStyle:
+    """How a table is drawn. The default is the plain table of a pipe or file: times to the
+    second in UTC. On a terminal (`nocctl.cli.common.table_style`) rows are fitted to
+    `width` display columns, `colour`ed by severity and state, and AGE_COLUMNS shown as ages
+    against `now`. `zone` (an IANA name; None: UTC) applies to every table."""
+
+    zone: str | None = None
+    width: int | None = None
+    colour: bool = False
+    now: datetime | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.width is not None or self.colour or self.now is not None
+
+
+PLAIN_TABLE = TableStyle()
+
+
+def table_time(value: datetime, zone: str | None = None) -> str:
+    """An instant for a table: ISO 8601 to the second (no microseconds), in `zone` with its
+    offset, else UTC with `Z`."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if zone:
+        from zoneinfo import ZoneInfo
+
+        return aware.astimezone(ZoneInfo(zone)).replace(microsecond=0).isoformat()
+    return aware.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def age(value: datetime, now: datetime) -> str:
+    """How long ago `value` was, as a person says it: `45s ago`, `12m ago`, `3h05m ago`,
+    `2d04h ago`, `40d ago`; a future instant is `in 12m`."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    seconds = int((now - aware).total_seconds())
+    span = abs(seconds)
+    if span < 60:
+        text = f"{span}s"
+    elif span < 3600:
+        text = f"{span // 60}m"
+    elif span < 86400:
+        hours, minutes = divmod(span // 60, 60)
+        text = f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    elif span < 7 * 86400:
+        days, hours = divmod(span // 3600, 24)
+        text = f"{days}d{hours:02d}h" if hours else f"{days}d"
+    else:
+        text = f"{span // 86400}d"
+    return f"{text} ago" if seconds >= 0 else f"in {text}"
+
+
+def _table_cell(column: str, value: Any, style: TableStyle) -> str:
+    if isinstance(value, datetime):
+        if style.now is not None and column in AGE_COLUMNS:
+            return age(value, style.now)
+        return table_time(value, style.zone)
+    return _cell(value)
+
+
+def _numeric(values: Iterable[Any]) -> bool:
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present)
+
+
+def _fit(widths: list[int], truncatable: Sequence[bool], floors: Sequence[int], width: int) -> list[int]:
+    """Column widths that fit `width`: the widest truncatable column gives up columns first
+    (down to the next widest, then both, in turn), none below its floor."""
+    fitted = list(widths)
+    overflow = sum(fitted) + len(SEPARATOR) * (len(fitted) - 1) - width
+    while overflow > 0:
+        open_ = [i for i, cut in enumerate(truncatable) if cut and fitted[i] > floors[i]]
+        if not open_:
+            break
+        widest = max(open_, key=lambda i: fitted[i])
+        second = max((fitted[i] for i in open_ if i != widest), default=0)
+        target = max(floors[widest], second, fitted[widest] - overflow)
+        if target >= fitted[widest]:
+            target = fitted[widest] - 1  # a tie: shrink one column at a time, in turn
+        overflow -= fitted[widest] - target
+        fitted[widest] = target
+    return fitted
+
+
+def _layout(columns: Sequence[str], headers: Sequence[str], widths: list[int], empty: Sequence[bool], width: int,
+            ) -> tuple[list[int], list[int]]:
+    """Which columns a terminal of `width` shows, and how wide: free text (TRUNCATABLE) is
+    cut first, down to MIN_TRUNCATED; when that is not enough, empty columns and then
+    DROPPABLE ones are left out in their order (the data stays in `show` and the other formats); then free text
+    may shrink to its header. A row still too wide is clipped (never wrapped)."""
+    from nocctl.terminal import display_width
+
+    shown = list(range(len(columns)))
+    cut = [columns[i] in TRUNCATABLE for i in shown]
+    heads = [display_width(h) for h in headers]
+    floors = [max(heads[i], min(MIN_TRUNCATED, widths[i])) if cut[i] else widths[i] for i in shown]
+
+    def needed(kept: list[int]) -> int:
+        return sum(floors[i] for i in kept) + len(SEPARATOR) * (len(kept) - 1)
+
+    if needed(shown) > width:
+        shown = [i for i in shown if not empty[i]]
+    for name in DROPPABLE:
+        if needed(shown) <= width:
+            break
+        shown = [i for i in shown if columns[i] != name]
+    fitted = _fit([widths[i] for i in shown], [cut[i] for i in shown], [floors[i] for i in shown], width)
+    fitted = _fit(fitted, [cut[i] for i in shown], [heads[i] for i in shown], width)
+    return shown, fitted
+
+
+def _terminal_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], style: TableStyle) -> str:
+    """The table of a terminal: the layout of the plain one (headers, a dashed rule, two
+    spaces between columns, numbers right-aligned; a few long headers shortened, HEADERS),
+    measured in display columns, fitted to the width (never wrapping a row: `_layout`) and
+    coloured by severity and state."""
+    from nocctl.terminal import clip, display_width, paint, truncate
+
+    headers = [printable(HEADERS.get(c, c), one_line=True) for c in columns]
+    cells = [[_table_cell(c, row.get(c), style) for c in columns] for row in rows]
+    right = [_numeric(row.get(c) for row in rows) for c in columns]
+    widths = [max([display_width(headers[i])] + [display_width(row[i]) for row in cells]) for i in range(len(columns))]
+    shown = list(range(len(columns)))
+    if style.width is not None:
+        empty = [not any(row[i] for row in cells) for i in range(len(columns))]
+        shown, kept = _layout(columns, headers, widths, empty, style.width)
+        for i, fitted in zip(shown, kept, strict=True):
+            widths[i] = fitted
+
+    def pad(text: str, i: int, sgr: str = "") -> str:
+        text = truncate(text, widths[i])
+        room = " " * (widths[i] - display_width(text))
+        return room + paint(text, sgr) if right[i] else paint(text, sgr) + room
+
+    def draw(parts: list[str]) -> str:
+        text = SEPARATOR.join(parts).rstrip(" ")
+        return clip(text, style.width) if style.width is not None else text
+
+    lines = [draw([pad(headers[i], i) for i in shown]), draw(["-" * widths[i] for i in shown])]
+    for row, texts in zip(rows, cells, strict=True):
+        parts = []
+        for i in shown:
+            column, sgr = columns[i], ""
+            value = plain(row.get(column)) if style.colour and column in COLOURED_COLUMNS else None
+            if isinstance(value, str) and value.split():
+                sgr = COLOURED_COLUMNS[column].get(value.split()[0].upper(), "")
+            parts.append(pad(texts[i], i, sgr))
+        lines.append(draw(parts))
+    return "\n".join(lines) + "\n"
+
+
 def render_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str,
-                terminal: bool = False) -> str:
+                terminal: bool = False, style: TableStyle = PLAIN_TABLE) -> str:
     """Render a listing. JSON is one array (empty listing: `[]`), NDJSON one object a line.
     CSV `terminal` (going to a terminal, not a file or pipe) has its control characters
-    escaped as in a table (`printable`), since it is read there, not parsed."""
+    escaped as in a table (`printable`), since it is read there, not parsed.
+
+    A table shows instants to the second in `style.zone` (UTC by default); a terminal
+    `style` also fits, colours and shows ages (`TableStyle`). JSON, NDJSON and CSV are the
+    exact data whatever the style."""
     if fmt == "json":
         return to_json([{c: row.get(c) for c in columns} for row in rows]) + "\n"
     if fmt == "ndjson":
@@ -157,11 +347,13 @@ def render_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: 
     if fmt == "csv":
         text = csv_text(columns, ([_csv(row.get(c)) for c in columns] for row in rows))
         return printable(text) if terminal else text
-    from tabulate import tabulate
-
     if not rows:
         return "(none)\n"
-    table = [[_cell(row.get(c)) for c in columns] for row in rows]
+    if style.terminal:
+        return _terminal_table(rows, columns, style)
+    from tabulate import tabulate
+
+    table = [[_table_cell(c, row.get(c), style) for c in columns] for row in rows]
     return tabulate(table, headers=[printable(c, one_line=True) for c in columns], tablefmt="simple") + "\n"
 
 

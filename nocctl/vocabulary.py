@@ -59,6 +59,9 @@ AUDIT_ACTIONS = (
     "RESOLVE",
     "SUPPRESS",
     "UNSUPPRESS",  # a SUPPRESSED alert back to NEW: its silence ended and it still fires
+    "NOTE",  # a note on an alert (`alert note`): the note is the audit row
+    "SNOOZE",
+    "UNSNOOZE",  # by hand, or a CRITICAL occurrence woke it early
     "MAINTENANCE_CREATE",
     "MAINTENANCE_UPDATE",
     "MAINTENANCE_DELETE",

@@ -328,7 +328,7 @@ def test_alert_list_and_show(noc, db_url):
                                                                         at="2026-03-01T10:01:00Z"),
                                alert(site="GLOBEX-PNQ", entity="h", at="2026-03-01T10:02:00Z")))
     listed = json.loads(noc("alert", "list", "--format", "json").stdout)
-    assert [a["entity_id"] for a in listed] == ["h", "g", "cam-01"]
+    assert [a["entity_id"] for a in listed] == ["cam-01", "g", "h"]  # as severe: the longest waiting first
     for field in ("id", "alert_type", "severity", "status", "client", "site", "message", "entity_type", "entity_id",
                   "dedup_key", "duplicate_count", "first_seen_at", "last_seen_at", "correlation_id"):
         assert field in listed[0]

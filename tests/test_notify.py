@@ -695,7 +695,7 @@ def test_dry_run_reports_what_is_due_and_changes_nothing(noc, db_url, configure,
 
 def test_now_must_carry_an_offset(noc):
     result = noc("notify", "run", "--now", "2026-03-01T10:00:00")
-    assert result.exit_code == 65 and "--now '2026-03-01T10:00:00' has no UTC offset" in result.stderr
+    assert result.exit_code == 2 and "--now '2026-03-01T10:00:00' has no UTC offset" in result.stderr
 
 
 def test_backoff_doubles_up_to_the_cap():

@@ -99,7 +99,8 @@ def test_who_follows_the_rotation(noc):
     assert (now["person"], now["at"], now["turn"]) == ("meera.iyer", NOW, 6)
     table = noc("oncall", "who", "--at", "2026-03-03T09:00:00Z")
     assert table.exit_code == 0
-    assert table.stdout == "vikram.nair is on call at 2026-03-03T09:00:00Z (schedule ops: turn 2 of schedule ops)\n"
+    assert table.stdout == ("vikram.nair is on call until 2026-03-04T09:00:00Z (schedule ops, turn 2); "
+                            "next: meera.iyer (turn 3)\n")
 
 
 def test_overrides_through_the_cli(noc):
@@ -179,7 +180,7 @@ def test_add_with_format_json_prints_the_created_schedule(noc):
     (("ops", "--client", "NOPE", "--member", "asha.rao", "--start", START, "--turn", "1d"), 3, "no client 'NOPE'"),
     (("ops", "--member", "asha.rao", "--start", START, "--turn", "soon"), 65, "--turn 'soon' is not a duration"),
     (("ops", "--member", "asha.rao", "--start", START, "--turn", "0"), 65, "must be longer than zero"),
-    (("ops", "--member", "asha.rao", "--start", "2026-03-02T09:00:00", "--turn", "1d"), 65, "has no UTC offset"),
+    (("ops", "--member", "asha.rao", "--start", "2026-03-02T09:00:00", "--turn", "1d"), 2, "has no UTC offset"),
     (("ops", "--start", START, "--turn", "1d"), 2, "--member"),
 ])
 def test_schedule_validation(noc, db_url, args, code, message):

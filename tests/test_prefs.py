@@ -46,7 +46,7 @@ def shown(run, *who: str) -> dict:
 
 
 def listed(run, *args: str, who: tuple[str, ...] = ()) -> list[str]:
-    """Entity ids of `alert list ARGS --format json`, newest first."""
+    """Entity ids of `alert list ARGS --format json`, worst first, then the oldest."""
     result = run(*who, "alert", "list", *args, "--format", "json")
     assert result.exit_code == 0, result.stderr
     return [a["entity_id"] for a in json.loads(result.stdout)]
@@ -206,14 +206,17 @@ def test_updated_at_is_the_time_of_the_change(noc):
 
 
 def test_without_preferences_alert_list_shows_everything(noc):
+    # issue 16: the default view is the queue (not RESOLVED), worst first; --all every status
     result = noc("alert", "list", "--format", "json")
-    assert [a["entity_id"] for a in json.loads(result.stdout)] == ["i-1", "h-1", "cam-05", "cam-01"]
+    assert [a["entity_id"] for a in json.loads(result.stdout)] == ["i-1", "cam-01", "h-1"]
     assert result.stderr == ""
+    every = noc("alert", "list", "--format", "json", "--all")
+    assert [a["entity_id"] for a in json.loads(every.stdout)] == ["cam-05", "i-1", "cam-01", "h-1"]
 
 
 def test_client_preference_filters_the_listing(noc):
     set_ok(noc, "client", "ACME")
-    result = noc("alert", "list", "--format", "json")
+    result = noc("alert", "list", "--format", "json", "--all")
     assert [a["entity_id"] for a in json.loads(result.stdout)] == ["cam-05", "cam-01"]
     assert result.stderr == "nocctl: filtered by your preferences: client=ACME (--no-prefs to ignore them)\n"
     assert noc("-q", "alert", "list", "--format", "json").stderr == ""
@@ -221,16 +224,16 @@ def test_client_preference_filters_the_listing(noc):
 
 def test_severity_preference_filters_the_listing(noc):
     set_ok(noc, "severity", "critical")
-    assert listed(noc) == ["i-1", "cam-05"]
+    assert listed(noc, "--all") == ["cam-05", "i-1"]
     set_ok(noc, "severity", "low,high")
-    assert listed(noc) == ["h-1", "cam-01"]
+    assert listed(noc, "--all") == ["cam-01", "h-1"]
 
 
 def test_status_preference_filters_the_listing(noc):
     set_ok(noc, "status", "active")
-    assert listed(noc) == ["i-1", "h-1", "cam-01"]
+    assert listed(noc) == ["i-1", "cam-01", "h-1"]
     set_ok(noc, "status", "resolved,acknowledged")
-    assert listed(noc) == ["i-1", "cam-05"]
+    assert listed(noc) == ["cam-05", "i-1"]
 
 
 def test_filter_preferences_combine(noc):
@@ -270,7 +273,7 @@ def test_no_prefs_ignores_them_all(noc):
     set_ok(noc, "format", "csv")
     set_ok(noc, "timezone", "Asia/Kolkata")
     assert listed(noc) == ["h-1"]
-    result = noc("alert", "list", "--no-prefs")
+    result = noc("alert", "list", "--no-prefs", "--all")
     assert result.exit_code == 0 and result.stderr == ""
     lines = result.stdout.splitlines()
     assert lines[0].split() == list(alert_service.TABLE_COLUMNS)  # table, not csv
@@ -281,12 +284,12 @@ def test_no_prefs_ignores_them_all(noc):
 def test_format_preference_is_the_default_and_the_flag_wins(noc):
     set_ok(noc, "format", "json")
     result = noc("alert", "list")
-    assert [a["entity_id"] for a in json.loads(result.stdout)] == ["i-1", "h-1", "cam-05", "cam-01"]
+    assert [a["entity_id"] for a in json.loads(result.stdout)] == ["i-1", "cam-01", "h-1"]
     set_ok(noc, "format", "csv")
     assert noc("alert", "list").stdout.splitlines()[0] == ",".join(alert_service.LIST_COLUMNS)
     set_ok(noc, "format", "ndjson")
     assert [json.loads(line)["entity_id"] for line in noc("alert", "list").stdout.splitlines()] == [
-        "i-1", "h-1", "cam-05", "cam-01"]
+        "i-1", "cam-01", "h-1"]
     table = noc("alert", "list", "--format", "table").stdout
     assert table.splitlines()[0].split() == list(alert_service.TABLE_COLUMNS)
     noc("prefs", "unset", "format")
@@ -297,7 +300,7 @@ def test_format_preference_applies_to_output_files(noc, tmp_path):
     set_ok(noc, "format", "json")
     target = tmp_path / "alerts.json"
     assert noc("alert", "list", "-o", str(target)).exit_code == 0
-    assert len(json.loads(target.read_text())) == 4
+    assert len(json.loads(target.read_text())) == 3
 
 
 def test_time_zone_applies_to_table_output_only(noc):
@@ -312,9 +315,9 @@ def test_time_zone_applies_to_table_output_only(noc):
     line = next(line for line in noc("alert", "list").stdout.splitlines() if "cam-01" in line)
     assert "2026-03-01T05:00:00-05:00" in line
     # machine formats stay UTC ISO 8601
-    data = json.loads(noc("alert", "list", "--format", "json").stdout)
-    assert data[-1]["first_seen_at"] == "2026-03-01T10:00:00Z"
-    assert data[-1]["last_seen_at"] == "2026-03-01T10:00:00Z"
+    [data] = [a for a in json.loads(noc("alert", "list", "--format", "json").stdout) if a["entity_id"] == "cam-01"]
+    assert data["first_seen_at"] == "2026-03-01T10:00:00Z"
+    assert data["last_seen_at"] == "2026-03-01T10:00:00Z"
     csv_text = noc("alert", "list", "--format", "csv").stdout
     assert "2026-03-01T10:00:00Z" in csv_text and "-05:00" not in csv_text
     ndjson_text = noc("alert", "list", "--format", "ndjson").stdout
@@ -329,13 +332,13 @@ def test_preferences_are_per_person(noc):
     set_ok(noc, "format", "csv")
     set_ok(noc, "timezone", "Asia/Kolkata")
     assert shown(noc, *karthik) == UNSET
-    assert listed(noc, who=karthik) == ["i-1", "h-1", "cam-05", "cam-01"]
+    assert listed(noc, who=karthik) == ["i-1", "cam-01", "h-1"]
     own_table = noc(*karthik, "alert", "list")
     assert own_table.stdout.splitlines()[0].split() == list(alert_service.TABLE_COLUMNS)
     assert "10:00:00Z" in own_table.stdout and own_table.stderr == ""
 
     set_ok(noc, "severity", "critical", *karthik)
-    assert listed(noc, who=karthik) == ["i-1", "cam-05"]
+    assert listed(noc, "--all", who=karthik) == ["cam-05", "i-1"]
     assert listed(noc) == ["h-1"]  # the admin's client preference, not karthik's severity
     assert shown(noc) == UNSET | {"client": "GLOBEX", "format": "csv", "timezone": "Asia/Kolkata"}
 
@@ -345,7 +348,7 @@ def test_a_preferred_client_that_became_hidden_shows_nothing_more(noc):
     noc("user", "grant", "sana", "noc:view_client", "--client", "GLOBEX")
     noc("user", "grant", "sana", "noc:view_client", "--client", "ACME")
     set_ok(noc, "client", "ACME", "--as", "sana")
-    assert listed(noc, who=("--as", "sana")) == ["cam-05", "cam-01"]
+    assert listed(noc, who=("--as", "sana")) == ["cam-01"]
     noc("user", "revoke", "sana", "noc:view_client", "--client", "ACME")
     assert listed(noc, who=("--as", "sana")) == []
     assert listed(noc, "--no-prefs", who=("--as", "sana")) == ["h-1"]
@@ -363,7 +366,7 @@ def test_listing_reads_preferences_in_its_one_transaction(noc):
 
     event.listen(Engine, "begin", listener)
     try:
-        result = noc("alert", "list", "--format", "json")
+        result = noc("alert", "list", "--format", "json", "--all")
     finally:
         event.remove(Engine, "begin", listener)
     assert [a["entity_id"] for a in json.loads(result.stdout)] == ["cam-05", "cam-01"]
@@ -377,8 +380,10 @@ def test_the_service_reports_what_it_applied(noc, new_session, caller):
     listing = alert_service.list_alerts(new_session(), caller, use_prefs=True)
     assert [r["entity_id"] for r in listing.rows] == ["cam-01"]
     assert listing.applied == prefs_service.Prefs(client="ACME", severities=("HIGH",), timezone="UTC")
-    given = alert_service.list_alerts(new_session(), caller, severities=["critical"], use_prefs=True)
+    given = alert_service.list_alerts(new_session(), caller, severities=["critical"], use_prefs=True,
+                                      every_status=True)
     assert [r["entity_id"] for r in given.rows] == ["cam-05"]
     assert given.applied.severities == () and given.applied.client == "ACME"
     plain = alert_service.list_alerts(new_session(), caller)
-    assert len(plain.rows) == 4 and plain.applied == prefs_service.NO_PREFS
+    assert len(plain.rows) == 3 and plain.applied == prefs_service.NO_PREFS
+    assert len(alert_service.list_alerts(new_session(), caller, every_status=True).rows) == 4

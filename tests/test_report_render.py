@@ -438,7 +438,7 @@ def org(admin_cli, monkeypatch):
      r"unknown time zone 'Mars/Olympus'; use an IANA name such as Asia/Kolkata or UTC"),
     (("mttr", "--since", "2026-03-01T00:00:00Z", "--until", "2026-02-01T00:00:00Z"), 65,
      r"--since must be before --until"),
-    (("weekly", "--since", "2026-02-01"), 65, r"--since '2026-02-01' has no UTC offset; .*"),
+    (("weekly", "--since", "2026-02-01"), 2, r"--since '2026-02-01' has no UTC offset; .*"),
     (("noisy", "--days", "7", "--since", "2026-02-01T00:00:00Z"), 65, r"give --since or --days, not both"),
     (("sla", "--client", "NOPE"), 3, r"no client 'NOPE'; see `nocctl org list`"),
     (("noisy", "--top", "0"), 2, r"Invalid value for '--top'.*"),

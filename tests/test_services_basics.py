@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from conftest import BACKEND
 from nocctl import clock, config, output
 from nocctl.db import SQLITE_BUSY_TIMEOUT_MS, make_engine, normalise_url
-from nocctl.errors import BadInput, NotFound
+from nocctl.errors import BadInput, NotFound, UsageError
 from nocctl.models import BusinessUnit, Tenant
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -234,7 +234,7 @@ def test_parse_instant_converts_to_utc(text, expected):
 
 @pytest.mark.parametrize("text", ["2026-03-01T08:00:00", "2026-03-01 08:00", "2026-03-01"])
 def test_parse_instant_rejects_naive_times(text):
-    with pytest.raises(BadInput, match="has no UTC offset") as raised:
+    with pytest.raises(UsageError, match="has no UTC offset") as raised:
         clock.parse_instant(text, what="--since")
     assert raised.value.message.startswith("--since")
     assert "Z or +05:30" in raised.value.remedy
@@ -242,13 +242,13 @@ def test_parse_instant_rejects_naive_times(text):
 
 @pytest.mark.parametrize("text", ["yesterday", "", "2026-13-01T00:00:00Z", "08:00+05:30"])
 def test_parse_instant_rejects_garbage(text):
-    with pytest.raises(BadInput):
+    with pytest.raises(UsageError):
         clock.parse_instant(text)
 
 
-def test_parse_instant_rejects_non_strings():
+def test_parse_iso_rejects_non_strings():
     with pytest.raises(BadInput, match="must be an ISO 8601 string"):
-        clock.parse_instant(1700000000)
+        clock.parse_iso(1700000000)
 
 
 @pytest.mark.parametrize("text, seconds", [

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from ingest_helpers import ORG
+from ingest_helpers import ORG, alert, ndjson
 from nocctl.models import BusinessUnit, Person, Snapshot
 from nocctl.services import status as service
 
@@ -103,11 +103,13 @@ def run(noc, *args: str) -> list[dict]:
     return json.loads(result.stdout)
 
 
-def expected(parts: list[dict]) -> dict:
-    """The view's metrics of a group of snapshots, computed here independently."""
+def expected(parts: list[dict], open_alerts: dict | None = None) -> dict:
+    """The view's metrics of a group of snapshots, computed here independently. Open alerts
+    come from the alerts (`open_alerts`: severity -> count), never from the snapshots'
+    alerts_open_by_severity (issue 16)."""
     out = {name: sum(p.get(name, 0) for p in parts) for name in COUNTS}
     for s in SEVERITIES:
-        out[f"alerts_{s.lower()}"] = sum(p["alerts_open_by_severity"].get(s, 0) for p in parts)
+        out[f"alerts_{s.lower()}"] = (open_alerts or {}).get(s, 0)
     out["alerts_open"] = sum(out[f"alerts_{s.lower()}"] for s in SEVERITIES)
     scored = [p for p in parts if p.get("sync_health_score") is not None]
     weight = sum(p["devices_total"] for p in scored)
@@ -211,11 +213,20 @@ def test_filters_by_client_state_and_city(noc, org, world):
     assert missing.exit_code == 3 and "no client 'NOPE'" in missing.stderr
 
 
+def open_alerts(noc, site: str, severity: str, n: int = 1) -> None:
+    """`n` open alerts of `severity` at `site`, first seen at T0."""
+    records = [alert(entity=f"{site}-{severity}-{i}", site=site, severity=severity, at=iso(T0)) for i in range(n)]
+    result = noc("ingest", input=ndjson(*records))
+    assert result.exit_code == 0, result.stderr
+
+
 def test_worst_first_uses_the_documented_score(noc, org, engine):
-    quiet = {"alerts_open_by_severity": {}}
+    quiet = {"alerts_open_by_severity": {"CRITICAL": 9}}  # the snapshot's alert counts are not used
     put(engine, org, "ACME-BLR-WF", T0, {**quiet, "tickets_overdue": 11})  # 110
-    put(engine, org, "ACME-BLR-KOR", T0, {"alerts_open_by_severity": {"CRITICAL": 1}})  # 100
-    put(engine, org, "ACME-MYS", T0, {"alerts_open_by_severity": {"HIGH": 4}})  # 100, no CRITICAL
+    put(engine, org, "ACME-BLR-KOR", T0, {})
+    open_alerts(noc, "ACME-BLR-KOR", "CRITICAL")  # 100
+    put(engine, org, "ACME-MYS", T0, {})
+    open_alerts(noc, "ACME-MYS", "HIGH", 4)  # 100, no CRITICAL
     put(engine, org, "ACME-CHN", T0, {**quiet, "devices_offline": 1, "work_orders_overdue": 1,
                                       "attendance_missing": 1})  # 15
     rows = run(noc, "--by", "site")
@@ -235,8 +246,8 @@ def test_the_help_states_the_score_the_service_uses(noc):
 
 def test_missing_and_unknown_metric_keys_count_as_zero(noc, org, engine):
     put(engine, org, "ACME-BLR-WF", T0, {"future_metric": 5, "tickets_open": 2, "devices_offline": None})
-    put(engine, org, "ACME-MYS", T0, {"sync_health_score": 90.0, "devices_total": 0,
-                                      "alerts_open_by_severity": {"HIGH": 1}})
+    put(engine, org, "ACME-MYS", T0, {"sync_health_score": 90.0, "devices_total": 0})
+    open_alerts(noc, "ACME-MYS", "HIGH")
     put(engine, org, "ACME-CHN", T0, {"sync_health_score": 70.0, "devices_total": 0})
     [row] = run(noc, "--by", "state", "--state", "Karnataka")
     assert row["tickets_open"] == 2 and row["devices_offline"] == 0 and row["alerts_high"] == 1
@@ -350,3 +361,62 @@ def test_grouped_sync_health_is_the_mean_over_the_devices_that_report_one():
     assert _sum([two_of_ten, one])["sync_health_score"] == round((50 * 2 + 100) / 3, 2)
     older = normalise({"devices_total": 3, "sync_health_score": 90.0})  # no count: every device
     assert _sum([older, one])["sync_health_score"] == round((90 * 3 + 100) / 4, 2)
+
+
+# ---------------------------------------------------------------- open alerts from the alerts (issue 16)
+
+def test_a_new_critical_shows_before_any_snapshot(noc):
+    result = noc("ingest", input=ndjson(alert(severity="CRITICAL", at=iso(NOW - timedelta(minutes=1)))))
+    assert result.exit_code == 0, result.stderr
+    [row] = run(noc)
+    assert (row["client"], row["alerts_critical"], row["alerts_open"], row["score"]) == ("ACME", 1, 1, 100)
+    assert (row["window_end"], row["snapshot_age_seconds"], row["sites"]) == (None, None, 0)
+    [site] = run(noc, "--by", "site")
+    assert (site["site"], site["city"], site["state"], site["alerts_critical"]) == (
+        "ACME-BLR-WF", "Bengaluru", "Karnataka", 1)
+    [state] = run(noc, "--by", "state")
+    assert (state["state"], state["client"], state["alerts_critical"]) == ("Karnataka", None, 1)
+    table = noc("status")
+    assert table.exit_code == 0
+    lines = table.stdout.splitlines()
+    assert lines[0] == f"status by client at {iso(NOW)} · 1 rows, worst first · alerts now, no snapshot"
+    assert lines[3].split()[:4] == ["ACME", "0", "100", "1"]
+    assert lines[-1] == service.NO_SNAPSHOTS
+
+
+def test_open_counts_leave_out_the_resolved_the_held_and_the_snoozed(noc, world):
+    records = [alert(entity=e, severity="CRITICAL", at=iso(T0)) for e in ("open", "resolved", "snoozed")]
+    records.append(alert(entity="resolved", severity="CRITICAL", at=iso(T0), action="resolve"))
+    assert noc("ingest", input=ndjson(*records)).exit_code == 0
+    listed = {a["entity_id"]: a["id"] for a in json.loads(noc("alert", "list", "--format", "json").stdout)}
+    assert noc("alert", "snooze", str(listed["snoozed"]), "--for", "1h").exit_code == 0
+    assert noc("maintenance", "add", "--site", "ACME-MYS", "--start", iso(OLD), "--end", iso(NOW + timedelta(hours=1)),
+               "--suppress-all", "--reason", "works").exit_code == 0
+    assert noc("ingest", input=ndjson(alert(site="ACME-MYS", severity="CRITICAL", at=iso(T0)))).exit_code == 0
+    rows = {r["site"]: r for r in run(noc, "--by", "site")}
+    assert rows["ACME-BLR-WF"]["alerts_critical"] == 1
+    assert metric_part(rows["ACME-BLR-WF"]) == {
+        **expected([world["ACME-BLR-WF"]], {"CRITICAL": 1}),
+        "sync_health_score": world["ACME-BLR-WF"]["sync_health_score"]}
+    assert rows["ACME-MYS"]["alerts_critical"] == 0  # held by the window
+    [acme] = run(noc, "--client", "ACME")
+    assert (acme["alerts_critical"], acme["alerts_open"]) == (1, 1)
+    karnataka = {r["city"]: r for r in run(noc, "--by", "city", "--state", "Karnataka")}
+    assert karnataka["Bengaluru"]["alerts_critical"] == 1 and karnataka["Mysuru"]["alerts_critical"] == 0
+
+
+def test_the_heading_says_how_old_the_snapshot_is(noc, world):
+    assert noc("status", "--by", "site").stdout.splitlines()[0].endswith(
+        "worst first · alerts now, snapshots 7m to 12m ago")
+    assert noc("status", "--client", "ACME").stdout.splitlines()[0].endswith(
+        "worst first · alerts now, snapshot 7m ago")
+
+
+def test_a_client_viewer_counts_only_the_alerts_they_see(noc, world):
+    records = [alert(entity="a", site="ACME-CHN", severity="CRITICAL", at=iso(T0)),
+               alert(entity="g", site="GLOBEX-PNQ", severity="HIGH", at=iso(T0))]
+    assert noc("ingest", input=ndjson(*records)).exit_code == 0
+    assert noc("user", "grant", "sana.khan", "noc:view_client", "--client", "GLOBEX").exit_code == 0
+    rows = json.loads(noc("--as", "sana.khan", "status", "--by", "state", "--format", "json").stdout)
+    assert {r["state"]: (r["alerts_critical"], r["alerts_high"]) for r in rows} == {
+        "Gujarat": (0, 0), "Maharashtra": (0, 1)}

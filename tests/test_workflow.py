@@ -24,6 +24,8 @@ ALERT_ALLOWED = {
     "resolve": {"NEW", "ACKNOWLEDGED", "ASSIGNED", "ESCALATED", "SUPPRESSED"},
 }
 ALERT_TARGET = {"acknowledge": "ACKNOWLEDGED", "assign": "ASSIGNED", "escalate": "ESCALATED", "resolve": "RESOLVED"}
+# A move to the state the alert is in already: a no-op that succeeds (issue 16).
+ALERT_ALREADY = {"acknowledge": {"ACKNOWLEDGED"}, "resolve": {"RESOLVED"}}
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
@@ -65,7 +67,11 @@ def test_alert_state_machine(noc, engine, new_session, admin, fixed_clock, statu
                                    assignee=os_login() if action == "assign" else None)
     found = rows(engine.url.render_as_string(hide_password=False), "SELECT status FROM alert WHERE id = :i", i=alert_id)
     audits = rows(engine.url.render_as_string(hide_password=False), "SELECT count(*) FROM audit_log")
-    if status in ALERT_ALLOWED[action]:
+    if status in ALERT_ALREADY.get(action, ()):
+        assert outcome.ok and outcome.unchanged and outcome.status == status
+        assert outcome.message == f"already {status.lower()}"
+        assert found == [(status,)] and audits == audit_before
+    elif status in ALERT_ALLOWED[action]:
         assert outcome.ok and outcome.status == ALERT_TARGET[action]
         assert found == [(ALERT_TARGET[action],)]
         assert audits[0][0] == audit_before[0][0] + 1
@@ -99,9 +105,9 @@ def test_several_ids_each_reported_valid_ones_done(noc, db_url):
     a, b = sorted(x["id"] for x in json.loads(noc("alert", "list", "--format", "json").stdout))
     noc("alert", "ack", str(a))
     result = noc("alert", "ack", str(a), str(b), "999999")
-    assert result.exit_code == 4  # the first failure: a is already acknowledged
-    assert f"alert {b}: ACKNOWLEDGED" in result.stdout
-    assert f"alert {a} is ACKNOWLEDGED" in result.stderr and "no alert 999999" in result.stderr
+    assert result.exit_code == 3  # the first failure; a acknowledged already is no failure (issue 16)
+    assert result.stdout == f"alert {a}: already acknowledged\nalert {b}: ACKNOWLEDGED\n"
+    assert "no alert 999999" in result.stderr
     assert rows(db_url, "SELECT status FROM alert ORDER BY id") == [("ACKNOWLEDGED",), ("ACKNOWLEDGED",)]
 
 
@@ -201,7 +207,8 @@ def test_suppressed_critical_alert_opens_no_incident(noc, engine, db_url):
 
 
 def test_two_processes_acknowledge_the_same_alert(noc, db_url):
-    """Real processes, at once: exactly one acknowledgement and one audit row."""
+    """Real processes, at once: exactly one acknowledgement and one audit row; the other is
+    told `already acknowledged` and exits 0 (issue 16: an idempotent acknowledge)."""
     alert_id = one_alert(noc)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOC_")}
     env.update(NOC_CONFIG=os.devnull, NOC_DATABASE_URL=db_url)
@@ -210,7 +217,9 @@ def test_two_processes_acknowledge_the_same_alert(noc, db_url):
         procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(2)]
         codes = sorted(p.wait(timeout=60) for p in procs)
-        assert codes == [0, 4], [p.stderr.read() for p in procs]
+        assert codes == [0, 0], [p.stderr.read() for p in procs]
+        said = sorted(p.stdout.read() for p in procs)
+        assert said == [f"alert {alert_id}: ACKNOWLEDGED\n", f"alert {alert_id}: already acknowledged\n"]
         assert rows(db_url, "SELECT count(*) FROM audit_log WHERE action = 'ACKNOWLEDGE' AND target_id = :i",
                     i=str(alert_id)) == [(1,)]
         subprocess.run([sys.executable, "-m", "nocctl", "alert", "resolve", str(alert_id)], env=env, check=True,

@@ -30,8 +30,8 @@ def _target(ctx, param, value: str | None) -> tuple[str, str | None] | None:
 @click.option("--action", type=click.Choice(AUDIT_ACTIONS, case_sensitive=False), help="Only this action.")
 @click.option("--target", metavar="TYPE[:ID]", callback=_target,
               help="Only entries about this target type (alert, person, client, site, …), or one target.")
-@click.option("--since", metavar="TIME", help="Entries at or after TIME (ISO 8601 with offset).")
-@click.option("--until", metavar="TIME", help="Entries before TIME.")
+@click.option("--since", metavar="TIME", help="Entries at or after TIME: ISO 8601 or relative (2h, 30m, 1d).")
+@click.option("--until", metavar="TIME", help="Entries before TIME (the same forms).")
 @click.option("--days", type=click.IntRange(1), help="Entries of the last N days.")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
               help="At most this many, newest first.")

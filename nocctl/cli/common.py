@@ -77,11 +77,63 @@ def show_options(func: Callable) -> Callable:
                         show_default=True, help="Output format.")(func)
 
 
-def emit_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str, out: str | None = None) -> None:
+#: `emit_rows(zone=PREFERRED)`: the caller's time zone preference (`nocctl prefs`).
+PREFERRED = "preferred"
+
+
+def emit_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str, out: str | None = None,
+              zone: str | None = PREFERRED) -> None:
     """Print a listing, or write it to `out` in one step (`output.AtomicFile`): a path that
     cannot be written exits 2, a full disk 75, and neither leaves a file behind (a new
-    file is 0600). CSV shown on a terminal has its control characters escaped."""
-    output.write(output.render_rows(rows, columns, fmt, terminal=to_terminal(out)), out)
+    file is 0600). CSV shown on a terminal has its control characters escaped.
+
+    A table shows times to the second in `zone` (PREFERRED: the caller's preference; None:
+    UTC) and, on a terminal, fits its width, colours and shows ages (`table_style`)."""
+    style = table_style(out, preferred_zone(rows) if zone == PREFERRED else zone) if fmt == "table" \
+        else output.PLAIN_TABLE
+    output.write(output.render_rows(rows, columns, fmt, terminal=to_terminal(out), style=style), out)
+
+
+def table_style(out: str | None = None, zone: str | None = None) -> output.TableStyle:
+    """How a table is drawn where it goes, the one place that decides (issue 16): times in
+    `zone` everywhere; on a terminal (stdout, not `-o FILE`, not a pipe) fitted to its width
+    (COLUMNS honoured), coloured unless NO_COLOR is set, and ages (`12m ago`) against the
+    clock's now (NOC_NOW honoured). Pipes and files get the plain, complete table."""
+    if not to_terminal(out):
+        return output.TableStyle(zone=zone)
+    from nocctl import clock, terminal
+
+    return output.TableStyle(zone=zone, width=terminal.width(), colour=terminal.colour_allowed(), now=clock.now())
+
+
+def preferred_zone(rows: Sequence[Mapping[str, Any]] = ()) -> str | None:
+    """The caller's time zone preference, for the times of a table; None (UTC) when unset,
+    when no command context is running, or when the rows hold no instant (then no query).
+    Read once per invocation. A failure to read it is no reason to fail a listing that has
+    its rows already: the times are shown in UTC then."""
+    from datetime import datetime
+
+    if not any(isinstance(value, datetime) for row in rows for value in row.values()):
+        return None
+    context = click.get_current_context(silent=True)
+    app = context.find_object(App) if context is not None else None
+    if app is None:
+        return None
+    known = app.__dict__.get("_preferred_zone", PREFERRED)
+    if known != PREFERRED:
+        return known
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nocctl.errors import NocError
+    from nocctl.services import prefs
+
+    try:
+        with app.session() as session:
+            zone = prefs.show(session, app.caller())["timezone"]
+    except (NocError, SQLAlchemyError):
+        zone = None
+    app.__dict__["_preferred_zone"] = zone
+    return zone
 
 
 def to_terminal(out: str | None = None) -> bool:

@@ -43,8 +43,8 @@ def create(app: App, title, alert_ids, severity, client, site, runbook, ticket, 
 @click.option("--severity", multiple=True, type=click.Choice(SEVERITIES, case_sensitive=False),
               help="Only these severities (repeatable; replaces your severity preference).")
 @click.option("--client", metavar="CODE", help="Only this client's incidents (replaces your client preference).")
-@click.option("--since", metavar="TIME", help="Created at or after TIME (ISO 8601 with offset).")
-@click.option("--until", metavar="TIME", help="Created before TIME.")
+@click.option("--since", metavar="TIME", help="Created at or after TIME: ISO 8601 or relative (2h, 30m, 1d).")
+@click.option("--until", metavar="TIME", help="Created before TIME (the same forms).")
 @click.option("--days", type=click.IntRange(1), help="Created in the last N days.")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
               help="At most this many, newest first.")

@@ -11,7 +11,8 @@ from nocctl import output
 from nocctl.cli.common import App, emit_object, emit_rows, listing_options, note, pass_app, say, show_options
 
 STATE_CHOICES = ("pending", "active", "expired", "all")
-TABLE_COLUMNS = ("id", "state", "scope", "types", "starts_at", "ends_at", "recurrence", "next_occurrence", "reason")
+TABLE_COLUMNS = ("id", "state", "scope", "types", "matchers", "starts_at", "ends_at", "recurrence", "next_occurrence",
+                 "reason")
 
 
 @click.group()
@@ -39,12 +40,19 @@ def _scope(client: str | None, site: str | None, all_sites: bool) -> tuple[str, 
 @click.option("--client", metavar="CODE", help="Hold alerts of this client and all its sites.")
 @click.option("--site", metavar="CODE", help="Hold alerts of this site only.")
 @click.option("--all-sites", is_flag=True, help="Hold alerts of the whole tenant (every client and site).")
-@click.option("--start", required=True, metavar="TIME", help="Start of the (first) occurrence, ISO 8601 with offset.")
+@click.option("--start", metavar="TIME",
+              help="Start of the (first) occurrence: ISO 8601 with offset, `now`, or `+30m` from now  [default: now]")
 @click.option("--end", metavar="TIME", help="End of the (first) occurrence, ISO 8601 with offset.")
 @click.option("--duration", metavar="LENGTH", help="Instead of --end: the length, e.g. 2h, 90m, 1h30m.")
+@click.option("--for", "for_", metavar="LENGTH", help="The same as --duration: `--start now --for 2h`.")
 @click.option("--suppress-all", is_flag=True, help="Hold alerts of every type.")
 @click.option("--type", "types", multiple=True, metavar="TYPE",
               help="Hold only alerts of this type (repeatable, or a comma list).")
+@click.option("--allow-unknown-type", is_flag=True,
+              help="Accept a --type neither built in nor seen in an alert yet (otherwise a likely typo: exit 2).")
+@click.option("--match", "matchers", multiple=True, metavar="MATCHER",
+              help="Hold only alerts this Alertmanager matcher selects: NAME=V, NAME!=V, NAME=~RE, NAME!~RE over "
+                   "labels, `entity`, `entity_type` and `type` (repeatable, ANDed; regexes anchored).")
 @click.option("--reason", required=True, help="Why: the work, the change ticket. Shown in listings and the audit log.")
 @click.option("--recur", type=click.Choice(("daily", "weekly"), case_sensitive=False),
               help="Repeat the occurrence every day, or every week.")
@@ -56,19 +64,26 @@ def _scope(client: str | None, site: str | None, all_sites: bool) -> tuple[str, 
               help="IANA time zone whose wall clock the recurrence and --until follow.")
 @show_options
 @pass_app
-def add(app: App, client, site, all_sites, start, end, duration, suppress_all, types, reason, recur, weekdays,
-        until, zone, fmt):
+def add(app: App, client, site, all_sites, start, end, duration, for_, suppress_all, types, allow_unknown_type,
+        matchers, reason, recur, weekdays, until, zone, fmt):
     """Plan a maintenance window; prints its id.
 
     \b
     nocctl maintenance add --site ACME-BLR-WF --start 2026-03-07T22:00:00+05:30 \\
         --duration 4h --suppress-all --reason "UPS replacement, CHG-1042"
+    nocctl maintenance add --client ACME --for 2h --match 'instance=~edge-.*' \\
+        --match 'severity!=critical' --reason "edge router firmware, CHG-1077"
     nocctl maintenance add --client GLOBEX --type DEVICE_OFFLINE --type SYNC_DEGRADED \\
         --start 2026-03-08T02:00:00+05:30 --end 2026-03-08T03:30:00+05:30 \\
         --recur weekly --on sun --until 2026-06-28 --tz Asia/Kolkata --reason "weekly patching"
 
+    A window holds an alert when its scope covers the alert's client or site, its type is
+    one of --type (or --suppress-all), and every --match holds (Alertmanager syntax; a label
+    the alert lacks reads as empty). --match without --type holds every type it matches.
+
     Needs noc:manage_maintenance over the scope (tenant-wide for --all-sites). A type that is
-    neither built in nor ever seen in an alert is accepted with a warning.
+    neither built in nor ever seen in an alert is refused (exit 2, with the nearest known
+    type) unless --allow-unknown-type.
     """
     from datetime import timedelta
 
@@ -76,22 +91,27 @@ def add(app: App, client, site, all_sites, start, end, duration, suppress_all, t
     from nocctl.services import maintenance as service
 
     scope, unit = _scope(client, site, all_sites)
-    if bool(end) == bool(duration):
-        raise click.UsageError("give --end TIME or --duration LENGTH (one of them)")
-    if bool(suppress_all) == bool(types):
+    lengths = [name for name, value in (("--end", end), ("--duration", duration), ("--for", for_)) if value]
+    if len(lengths) != 1:
+        raise click.UsageError("give --end TIME or --duration LENGTH (or --for LENGTH): one of them"
+                               + (f", not {' and '.join(lengths)}" if lengths else ""))
+    if suppress_all and types:
         raise click.UsageError("give --suppress-all or --type TYPE (one of them)")
+    if not suppress_all and not types and not matchers:
+        raise click.UsageError("give --suppress-all or --type TYPE (one of them), or --match MATCHER")
     if weekdays and (recur or "").lower() != "weekly":
         raise click.UsageError("--on names the days of a weekly window: add --recur weekly")
     if recur and not until:
         raise click.UsageError("--recur needs --until DATE (the last day an occurrence may start)")
     if until and not recur:
         raise click.UsageError("--until ends a recurrence: add --recur daily or --recur weekly")
-    starts_at = clock.parse_instant(start, "--start")
+    starts_at = clock.now() if start is None else clock.parse_instant(start, "--start")
+    length = duration or for_
     ends_at = clock.parse_instant(end, "--end") if end else \
-        starts_at + timedelta(seconds=clock.parse_duration(duration, "--duration"))
+        starts_at + timedelta(seconds=clock.parse_duration(length, "--duration" if duration else "--for"))
     added = service.add(app.session(write=True), app.caller(), service.NewWindow(
         scope, unit, starts_at, ends_at, reason, suppress_all, types, recur or "none", weekdays,
-        clock.parse_date(until, "--until") if until else None, zone))
+        clock.parse_date(until, "--until") if until else None, zone, matchers, allow_unknown_type))
     for warning in added.warnings:
         note(f"nocctl: warning: {warning}")
     emit_object(added.window, "json") if fmt == "json" else click.echo(added.window["id"])
@@ -109,21 +129,30 @@ def list_(app: App, state, client, site, fmt, out):
 
     States at the clock's now: active (an occurrence covers now), pending (the next
     occurrence is still to come), expired (none now or later, or ended, or deleted).
-    next_occurrence is the occurrence in effect, else the next one to start.
+    next_occurrence is the occurrence in effect, else the next one to start. The table
+    shows times in your preferred time zone (`nocctl prefs set timezone ZONE`); the other
+    formats in UTC.
     """
     from nocctl.services import maintenance as service
 
     if client and site:
         raise click.UsageError("give --client or --site, not both")
     states = [state.lower()] if state else ["pending", "active"]
-    rows = service.list_windows(app.session(), app.caller(), states, client, site)
+    found = service.listing(app.session(), app.caller(), states, client, site)
     if fmt == "table":
-        emit_rows([_table_row(r) for r in rows], TABLE_COLUMNS, fmt, out)
+        emit_rows([_table_row(r, found.timezone) for r in found.rows], TABLE_COLUMNS, fmt, out, zone=found.timezone)
     else:
-        emit_rows(rows, service.LIST_COLUMNS, fmt, out)
+        emit_rows(found.rows, service.LIST_COLUMNS, fmt, out)
 
 
-def _table_row(data: Mapping[str, Any]) -> dict[str, Any]:
+def matcher_text(data: Mapping[str, Any]) -> str:
+    """A window's matchers as typed (`instance=~"edge-.*"`), comma separated."""
+    from nocctl.services.maintenance.matchers import Matcher
+
+    return ", ".join(str(Matcher(m["name"], m["op"], m["value"])) for m in data.get("matchers") or ())
+
+
+def _table_row(data: Mapping[str, Any], zone: str | None = None) -> dict[str, Any]:
     scope = {"tenant": "tenant", "client": f"client {data['client']}", "site": f"site {data['site']}"}[data["scope"]]
     recurrence = "-"
     if data["recurrence"] != "none":
@@ -138,8 +167,11 @@ def _table_row(data: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": data["id"], "state": state, "scope": scope,
         "types": "all" if data["suppress_all"] else ",".join(data["alert_types"]),
+        "matchers": matcher_text(data),
         "starts_at": data["starts_at"], "ends_at": data["ends_at"], "recurrence": recurrence,
-        "next_occurrence": (f"{output.plain(upcoming['starts_at'])} → {output.plain(upcoming['ends_at'])}"
+        # Text, not instants: shown in the zone the table's own times are (`output.table_time`).
+        "next_occurrence": (f"{output.table_time(upcoming['starts_at'], zone)} → "
+                            f"{output.table_time(upcoming['ends_at'], zone)}"
                             if upcoming else ""),
         "reason": data["reason"],
     }
@@ -153,7 +185,8 @@ def show(app: App, window_id, fmt):
     """Show one maintenance window, with its state and next occurrence."""
     from nocctl.services import maintenance as service
 
-    emit_object(service.show(app.session(), app.caller(), window_id), fmt)
+    data = service.show(app.session(), app.caller(), window_id)
+    emit_object(data if fmt == "json" else {**data, "matchers": matcher_text(data)}, fmt)
 
 
 @maintenance.command("end")
@@ -198,21 +231,32 @@ def delete(app: App, window_id, fmt):
 @click.option("--site", metavar="CODE", help="An alert of this site.")
 @click.option("--type", "alert_type", required=True, metavar="TYPE", help="The alert type.")
 @click.option("--at", metavar="TIME", help="When the alert occurs (ISO 8601 with offset)  [default: now]")
+@click.option("--entity", "entity_id", metavar="ID", help="The alert's entity_id (what `--match entity…` reads).")
+@click.option("--entity-type", metavar="TYPE", help="The alert's entity_type.")
+@click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
+              help="An Alertmanager label of the alert (repeatable): what windows' --match read.")
 @show_options
 @pass_app
-def check(app: App, client, site, alert_type, at, fmt):
+def check(app: App, client, site, alert_type, at, entity_id, entity_type, labels, fmt):
     """Would an alert be suppressed, and by which window?
 
     Answers as ingest decides: the window with the lowest id that covers the alert's
-    client or site, type and time. The exit status is 0 either way.
+    client or site, type and time, and whose matchers hold on its entity and labels. The
+    exit status is 0 either way.
     """
     from nocctl import clock
     from nocctl.services import maintenance as service
 
     if bool(client) == bool(site):
         raise click.UsageError("give --client CODE or --site CODE (one of them)")
+    given: dict[str, str] = {}
+    for label in labels:
+        name, sep, value = label.partition("=")
+        if not sep or not name.strip():
+            raise click.UsageError(f"--label {label!r} is not NAME=VALUE")
+        given[name.strip()] = value
     result = service.check(app.session(), app.caller(), alert_type, client, site,
-                           clock.parse_instant(at, "--at") if at else None)
+                           clock.parse_instant(at, "--at") if at else None, entity_type, entity_id, given)
     if fmt == "json":
         emit_object(result, fmt)
         return

@@ -100,9 +100,15 @@ def override_add(app: App, schedule_name, user, start, end, fmt):
 @show_options
 @pass_app
 def who(app: App, client, at, fmt):
-    """Who is on call, from which schedule, and why.
+    """Who is on call, until when, who is next, and from which schedule or override.
 
-    No schedule answers (none for the client, none tenant-wide): exit 3.
+    \b
+    vikram.nair is on call until 2026-03-04T09:00:00Z (schedule ops, turn 2); next: meera.iyer (turn 3)
+
+    "until" is when someone else takes over (the end of the turn or override, or an override
+    that starts earlier); the next person is on call from then. Consecutive turns or
+    overrides of one person are one shift. No schedule answers (none for the client, none
+    tenant-wide): exit 3.
     """
     from nocctl import clock
     from nocctl.services import oncall as service
@@ -111,8 +117,13 @@ def who(app: App, client, at, fmt):
     if fmt == "json":
         emit_object(result, fmt)
         return
-    say(f"{result['person']} is on call at {output.plain(result['at'])} "
-               f"(schedule {result['schedule']}: {result['why']})")
+    source = f"(schedule {result['schedule']}, {result['source']})"
+    upcoming = result["next"]
+    if upcoming is None:
+        say(f"{result['person']} is on call {source}; nobody else is scheduled")
+    else:
+        say(f"{result['person']} is on call until {output.plain(result['until'])} {source}; "
+            f"next: {upcoming['person']} ({upcoming['source']})")
 
 
 COMMANDS = (oncall,)

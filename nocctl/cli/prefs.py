@@ -2,8 +2,6 @@
 configuration), and the helpers listing commands use to apply them."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC
 from typing import Any
 
 import click
@@ -107,11 +105,12 @@ def pref_listing_options(func):
 
 def emit_listing(app: App, rows, applied, table_columns, columns, fmt: str | None, out: str | None) -> None:
     """Render a listing that applied preferences: say which filters came from them, pick the
-    format, and show table times in the preferred zone (other formats stay UTC)."""
+    format, and show table times in the preferred zone (other formats stay UTC; with
+    --no-prefs, `applied` has no zone: UTC)."""
     note_filters(app, applied)
     fmt = listing_format(fmt, applied)
     if fmt == "table":
-        emit_rows(localise(rows, applied.timezone), table_columns, fmt, out)
+        emit_rows(rows, table_columns, fmt, out, zone=applied.timezone)
     else:
         emit_rows(rows, columns, fmt, out)
 
@@ -124,23 +123,6 @@ def note_filters(app: App, applied) -> None:
                                   ("status", applied.statuses)) if value]
     if filters and app.verbosity >= 0:
         note(f"nocctl: filtered by your preferences: {' '.join(filters)} (--no-prefs to ignore them)")
-
-
-def localise(rows: Sequence[Mapping[str, Any]], timezone: str | None) -> list[dict[str, Any]]:
-    """Rows with every instant as ISO 8601 in `timezone` (with its offset), for table output."""
-    if not timezone:
-        return [dict(row) for row in rows]
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(timezone)
-
-    def shift(value: Any) -> Any:
-        if not isinstance(value, datetime):
-            return value
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone).isoformat()
-
-    return [{key: shift(value) for key, value in row.items()} for row in rows]
 
 
 COMMANDS = (prefs,)

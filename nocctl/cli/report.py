@@ -79,8 +79,8 @@ def _options(top: bool):
     options = [
         click.option("--client", metavar="CODE", help="Only this client (default: every client you can see)."),
         click.option("--days", type=click.IntRange(1), help="The N days before --until (default 7)."),
-        click.option("--since", metavar="TIME", help="Start of the window, included (ISO 8601 with offset)."),
-        click.option("--until", metavar="TIME", help="End of the window, excluded (default: now)."),
+        click.option("--since", metavar="TIME", help="Window start, included: ISO 8601 or relative (2h, 30m, 1d)."),
+        click.option("--until", metavar="TIME", help="End of the window, excluded (the same forms; default: now)."),
         click.option("--tz", metavar="ZONE", help="IANA time zone of the days of the daily trend, e.g. Asia/Kolkata "
                                                   "(default UTC)."),
     ]

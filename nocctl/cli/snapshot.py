@@ -66,8 +66,8 @@ def run(app: App, now_text, window, dry_run, as_json):
 @snapshot.command("list")
 @click.option("--client", metavar="CODE", help="Only this client's snapshots (its own and its sites').")
 @click.option("--site", metavar="CODE", help="Only this site's snapshots.")
-@click.option("--since", metavar="TIME", help="Windows ending at or after TIME (ISO 8601 with offset).")
-@click.option("--until", metavar="TIME", help="Windows ending before TIME.")
+@click.option("--since", metavar="TIME", help="Windows ending at or after TIME: ISO 8601 or relative (2h, 30m, 1d).")
+@click.option("--until", metavar="TIME", help="Windows ending before TIME (the same forms).")
 @click.option("--days", type=click.IntRange(1), help="Windows ending in the last N days.")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
               help="At most this many, newest window first.")

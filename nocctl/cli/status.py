@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
 
@@ -11,6 +13,7 @@ from nocctl.cli.common import App, listing_options, note, pass_app
 
 GROUPINGS = ("client", "site", "state", "city")  # as nocctl.services.status.GROUPINGS
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen
+T = TypeVar("T")
 
 # Table columns per grouping: the place, then what an operator scans for.
 _PLACE = {
@@ -33,6 +36,7 @@ def _table_row(row: dict, by: str) -> dict:
     else:
         maint = f"{row['sites_in_maintenance']}/{row['sites']}" if row["sites_in_maintenance"] else ""
     health = row["sync_health_score"]
+    age = row["snapshot_age_seconds"]  # None: open alerts but no snapshot yet
     return {
         **{k: ("—" if v is None and k in ("state", "city") else v) for k, v in place.items()},
         "score": row["score"],
@@ -46,7 +50,7 @@ def _table_row(row: dict, by: str) -> dict:
         "devices off": f"{row['devices_offline']}/{row['devices_total']}",
         "sync": "" if health is None else f"{health:g}",
         "maint": maint,
-        "age": clock.format_duration(max(row["snapshot_age_seconds"], 0)),
+        "age": "" if age is None else clock.format_duration(max(age, 0)),
     }
 
 
@@ -59,11 +63,25 @@ def _render(view, fmt: str) -> str:
         return output.render_rows(view.rows, service.COLUMNS, fmt)
     scope = output.line(" ".join(f"--{k} {v}" for k, v in view.filters.items()))
     heading = f"status by {view.by} at {clock.isoformat(view.now)}" + (f" ({scope})" if scope else "") \
-        + f" · {len(view.rows)} rows, worst first\n"
-    if view.no_snapshots:
+        + f" · {len(view.rows)} rows, worst first · {snapshot_age(view.rows)}\n"
+    if view.no_snapshots and not view.rows:
         return heading + service.NO_SNAPSHOTS + "\n"
     columns = (*_PLACE[view.by], *_FIGURES)
-    return heading + output.render_rows([_table_row(r, view.by) for r in view.rows], columns, "table")
+    table = output.render_rows([_table_row(r, view.by) for r in view.rows], columns, "table")
+    return heading + table + (service.NO_SNAPSHOTS + "\n" if view.no_snapshots else "")
+
+
+def snapshot_age(rows) -> str:
+    """How old the metrics are: `alerts now, snapshot 4m ago` (`snapshots 4m to 12m ago`
+    when the rows' differ). The open alert counts are always current."""
+    from nocctl import clock
+
+    ages = sorted(max(r["snapshot_age_seconds"], 0) for r in rows if r["snapshot_age_seconds"] is not None)
+    if not ages:
+        return "alerts now, no snapshot"
+    if ages[0] == ages[-1]:
+        return f"alerts now, snapshot {clock.format_duration(ages[0])} ago"
+    return f"alerts now, snapshots {clock.format_duration(ages[0])} to {clock.format_duration(ages[-1])} ago"
 
 
 def _frame(app: App, by, client, state, city, fmt) -> tuple[str, bool]:
@@ -106,12 +124,15 @@ def _emit(text: str, out: str | None) -> None:
               help="With --watch: stop after N refreshes (for tests and scripts).")
 @pass_app
 def status(app: App, by, client, state, city, fmt, out, watch, count):
-    """The current picture from the latest metric snapshots, worst first.
+    """The current picture: open alerts now, feed metrics from the latest snapshots, worst first.
 
-    Each client and site counts with its most recent snapshot (`nocctl snapshot run`
-    writes them). --by client (the default) shows each client's own totals, or the sum of
-    its sites in view when --state/--city narrow it or you see only some of its sites;
-    --by state and --by city sum the site snapshots there.
+    Open alerts (crit, high, …) are counted from the alerts themselves, so one opened a
+    minute ago shows at once: those in front of the NOC, as `alert list` shows them (not
+    SUPPRESSED, not snoozed). The other metrics come from each client's and site's most
+    recent snapshot (`nocctl snapshot run` writes them); the heading says how old.
+    --by client (the default) shows each client's own totals, or the sum of its sites in
+    view when --state/--city narrow it or you see only some of its sites; --by state and
+    --by city sum the site snapshots there.
 
     \b
     Worst first: score = 100 × open CRITICAL alerts + 25 × open HIGH
@@ -140,22 +161,31 @@ def status(app: App, by, client, state, city, fmt, out, watch, count):
         _emit(text, out)
         return
     on_terminal = (not out or out == "-") and _isatty()
+    watch_loop(lambda: _frame(app, by, client, state, city, fmt)[0],
+               lambda text: _emit(text, None if on_terminal else out), watch, count, on_terminal)
+
+
+def watch_loop(fetch: Callable[[], T], show: Callable[[T], None], seconds: float, count: int | None,
+               on_terminal: bool) -> None:
+    """The refresh loop of every `--watch` (`status`, `alert list`): each `seconds`, fetch
+    (the slow part, done before the screen is cleared, so it never stands empty), then show:
+    on a terminal after clearing it (a redraw in place), elsewhere one after another.
+    Ctrl-C ends it quietly (exit 0: not an error); `count` stops it after N refreshes."""
     shown = 0
     try:
         while True:
-            text, empty = _frame(app, by, client, state, city, fmt)
+            data = fetch()
             if on_terminal:
-                _emit(CLEAR + text, None)
-            else:
-                _emit(text, out)
+                output.write(CLEAR)
+            show(data)
+            sys.stdout.flush()
             shown += 1
             if count is not None and shown >= count:
                 return
-            _sleep(watch)
+            _sleep(seconds)
     except KeyboardInterrupt:  # Ctrl-C ends a watch: not an error
         if on_terminal:
             click.echo()
-        return
 
 
 COMMANDS = (status,)

@@ -68,6 +68,9 @@ class Alert(Base):
     # policy, to escalate or to plan a later look; NULL: never again). Moving it earlier is
     # always safe, so writers that change what the decision depends on just reset it.
     next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Snoozed (`alert snooze`): out of the active view and the escalation pass until then,
+    # back by itself after it (nothing is written when it ends). NULL: not snoozed.
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     resolution_note: Mapped[str | None] = mapped_column(Text)

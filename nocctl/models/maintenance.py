@@ -28,6 +28,8 @@ class MaintenanceWindow(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("business_unit.id"))
     suppress_all: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     alert_types: Mapped[list[str] | None] = mapped_column(Json)
+    # Alertmanager-style matchers ANDed with scope and types: [{"name", "op", "value"}], or NULL.
+    matchers: Mapped[list[dict[str, str]] | None] = mapped_column(Json)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recurrence: Mapped[str] = mapped_column(String(10), default="NONE", server_default="NONE")

@@ -259,7 +259,8 @@ def _sync_tenant(session: Session, tenant: TenantRef, caller: Caller, name: str,
                           f"time: alerts it no longer reports are left for a later run")
     rows = session.execute(
         select(ALERTS.c.id, ALERTS.c.dedup_key, ALERTS.c.status, ALERTS.c.client_id, ALERTS.c.site_id,
-               ALERTS.c.alert_type, ALERTS.c["metadata"].label("meta"), ALERTS.c.first_seen_at, ALERTS.c.created_at)
+               ALERTS.c.alert_type, ALERTS.c.entity_type, ALERTS.c.entity_id, ALERTS.c["metadata"].label("meta"),
+               ALERTS.c.first_seen_at, ALERTS.c.created_at)
         .where(ALERTS.c.tenant_id == tenant.id, text(ALERT_ACTIVE_SQL), ALERTS.c.source == SOURCE,
                ALERTS.c.dedup_key.startswith(KEY_PREFIX, autoescape=True),
                reach.where(ALERTS.c.client_id, ALERTS.c.site_id))
@@ -283,7 +284,8 @@ def _sync_tenant(session: Session, tenant: TenantRef, caller: Caller, name: str,
             elif row.status == SUPPRESSED and _metadata(row.meta, reported) != row.meta:
                 _write(session, row.id, (SUPPRESSED,), {"metadata": _metadata(row.meta, reported)})
         elif (reported.state["state"] == "active" and row.status in ALERT_SURFACE.allowed
-              and rules.covering(row.client_id, row.site_id, row.alert_type, now) is None):
+              and rules.covering(row.client_id, row.site_id, row.alert_type, now, row.entity_type, row.entity_id,
+                                 row.meta) is None):
             moved = (ALERT_SURFACE, {"status": ALERT_SURFACE.to, "metadata": _metadata(row.meta, reported)}, {})
         if moved is None or not _write(session, row.id, moved[0].allowed, moved[1]):
             summary.unchanged += 1  # (or moved by someone else meanwhile: theirs stands)

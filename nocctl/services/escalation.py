@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,6 +44,7 @@ DEFAULT_DELAYS = {"CRITICAL": 15 * 60, "HIGH": 30 * 60}
 _UNACKNOWLEDGED = sql_in(ALERT_UNACKNOWLEDGED)
 _UNACKNOWLEDGED_SQL = text(f"alert.status IN {_UNACKNOWLEDGED}")
 _ESCALATABLE = sql_in(ALERT_PASS_ESCALATE.allowed)
+_AWAKE = "(snoozed_until IS NULL OR snoozed_until <= ?)"  # not snoozed at the pass's instant
 
 
 # ---------------------------------------------------------------- policies
@@ -284,11 +285,14 @@ def _system(tenant_id: int, caller: Caller) -> Actor:
 
 
 def _due(session: Session, tenant_id: int, now: datetime):
-    """The unacknowledged alerts whose look has come: a range scan of the partial index."""
+    """The unacknowledged alerts whose look has come: a range scan of the partial index,
+    less the snoozed ones (a filter on the rows the scan finds: a snoozed alert keeps its
+    look, so the pass decides it again, from the current row, once the snooze is over)."""
     columns = (Alert.id, Alert.client_id, Alert.site_id, Alert.severity, Alert.status, Alert.alert_type,
                Alert.message, Alert.dedup_key, Alert.first_seen_at, Alert.escalated_at, Alert.escalation_level)
     return session.execute(select(*columns)
-                           .where(Alert.tenant_id == tenant_id, _UNACKNOWLEDGED_SQL, Alert.next_escalation_at <= now)
+                           .where(Alert.tenant_id == tenant_id, _UNACKNOWLEDGED_SQL, Alert.next_escalation_at <= now,
+                                  or_(Alert.snoozed_until.is_(None), Alert.snoozed_until <= now))
                            .order_by(Alert.next_escalation_at, Alert.id)).all()
 
 
@@ -338,11 +342,12 @@ class _Move:
 
 def _write(sql: RawSQL, plans: list[tuple[int, int, datetime | None]], moves: list[_Move], now: datetime) -> set[int]:
     """Write the plans and the escalations; returns the alerts escalated. Each write is
-    guarded by the status and level read, and RETURNING says which rows changed: an alert
-    an engineer acknowledged or escalated meanwhile is left as they left it, and not
-    audited. PostgreSQL: one UPDATE … FROM unnest(…) for all, without locking the due rows
-    while the pass decides. SQLite: the pass holds the write lock from its first read;
-    one statement per alert costs microseconds there. The fields an escalation sets are
+    guarded by the status and level read (and by the snooze: one snoozed meanwhile is not
+    escalated), and RETURNING says which rows changed: an alert an engineer acknowledged,
+    escalated or snoozed meanwhile is left as they left it, and not audited. PostgreSQL:
+    one UPDATE … FROM unnest(…) for all, without locking the due rows while the pass decides.
+    SQLite: the pass holds the write lock from its first read; one statement per alert
+    costs microseconds there. The fields an escalation sets are
     `lifecycle.alert_escalated`'s, from the statuses `ALERT_PASS_ESCALATE` allows."""
     escalated = [alert_escalated(now, m.person_id, m.level, m.next_look) for m in moves]
     columns = tuple(escalated[0]) if escalated else ()  # the same fields for every move, in lifecycle's order
@@ -352,11 +357,11 @@ def _write(sql: RawSQL, plans: list[tuple[int, int, datetime | None]], moves: li
             sql.many(f"UPDATE alert SET next_escalation_at = ? WHERE id = ? AND status IN {_UNACKNOWLEDGED}"
                      " AND escalation_level = ?", [(sql.ts(at), i, level) for i, level, at in plans])
             statement = (update_by_id(Alert.__table__, columns)
-                         + f" AND status IN {_ESCALATABLE} AND escalation_level = ? RETURNING id")
+                         + f" AND status IN {_ESCALATABLE} AND escalation_level = ? AND {_AWAKE} RETURNING id")
             changed: set[int] = set()
             for m, fields in zip(moves, escalated, strict=True):
                 cursor.execute(statement, [*(sql.ts(v) if isinstance(v, datetime) else v for v in fields.values()),
-                                           m.alert.id, m.level - 1])
+                                           m.alert.id, m.level - 1, sql.ts(now)])
                 changed.update(row[0] for row in cursor.fetchall())
             return changed
         if plans:
@@ -372,8 +377,9 @@ def _write(sql: RawSQL, plans: list[tuple[int, int, datetime | None]], moves: li
             f"UPDATE alert SET {', '.join(f'{c} = v.{c}' for c in columns)}"
             f" FROM unnest(%b::bigint[], %b::int[], {arrays}) AS v(id, level_read, {', '.join(columns)})"
             f" WHERE alert.id = v.id AND alert.status IN {_ESCALATABLE} AND alert.escalation_level = v.level_read"
-            " RETURNING alert.id",
-            [[m.alert.id for m in moves], [m.level - 1 for m in moves], *([f[c] for f in escalated] for c in columns)])
+            " AND (alert.snoozed_until IS NULL OR alert.snoozed_until <= %s) RETURNING alert.id",
+            [[m.alert.id for m in moves], [m.level - 1 for m in moves], *([f[c] for f in escalated] for c in columns),
+             now])
         return {row[0] for row in cursor.fetchall()}
     finally:
         cursor.close()

@@ -63,6 +63,41 @@ def who_is_on_call(schedule: Any, members: Sequence[int], overrides: Sequence[An
     return Pick(members[index % len(members)], turn=index + 1)
 
 
+def _next_boundary(schedule: Any, overrides: Sequence[Any], after: datetime) -> datetime | None:
+    """The first instant after `after` at which the answer may change: a turn ends, or an
+    override starts or ends. None when there is none (no override ahead and no rotation)."""
+    turn = timedelta(seconds=schedule.turn_seconds)
+    if after < schedule.starts_at:
+        candidates = [schedule.starts_at]
+    else:
+        candidates = [schedule.starts_at + ((after - schedule.starts_at) // turn + 1) * turn]
+    candidates += [edge for o in overrides for edge in (o.starts_at, o.ends_at) if edge > after]
+    return min(candidates, default=None)
+
+
+def next_change(schedule: Any, members: Sequence[int], overrides: Sequence[Any],
+                at: datetime) -> tuple[datetime, Pick] | None:
+    """Pure: when the person on call at `at` hands over, and the Pick of who takes over
+    (a different person: a turn or override of the same person continues the shift).
+    `overrides` must hold every override of the schedule that ends after `at`. None when
+    nobody else ever comes (one member, no override ahead)."""
+    current = who_is_on_call(schedule, members, overrides, at)
+    if current is None:
+        return None
+    # Each step passes a turn or an override edge: after len(members) turns past the
+    # last override edge the rotation has shown everyone it has.
+    instant = at
+    for _ in range(len(members) + 2 * len(overrides) + 2):
+        boundary = _next_boundary(schedule, overrides, instant)
+        if boundary is None:
+            return None
+        pick = who_is_on_call(schedule, members, overrides, boundary)
+        if pick is not None and pick.person_id != current.person_id:
+            return boundary, pick
+        instant = boundary
+    return None
+
+
 # ---------------------------------------------------------------- loading
 
 def _members(session: Session, schedule_id: int) -> list[int]:
@@ -74,6 +109,13 @@ def _overrides_at(session: Session, schedule: OncallSchedule, at: datetime) -> l
     return list(session.scalars(select(OncallOverride).where(
         OncallOverride.tenant_id == schedule.tenant_id, OncallOverride.schedule_id == schedule.id,
         OncallOverride.starts_at <= at, OncallOverride.ends_at > at)))
+
+
+def _overrides_from(session: Session, schedule: OncallSchedule, at: datetime) -> list[OncallOverride]:
+    """The schedule's overrides that cover `at` or come later (those `next_change` needs)."""
+    return list(session.scalars(select(OncallOverride).where(
+        OncallOverride.tenant_id == schedule.tenant_id, OncallOverride.schedule_id == schedule.id,
+        OncallOverride.ends_at > at)))
 
 
 def schedule_for(session: Session, tenant_id: int, client_id: int | None) -> OncallSchedule | None:
@@ -229,7 +271,10 @@ def add_override(session: Session, caller: Caller, schedule_name: str, username:
 
 def who(session: Session, caller: Caller, client: str | None = None, at: datetime | None = None) -> dict[str, Any]:
     """Who is on call for `client` (its schedule, else the tenant-wide one) or tenant-wide,
-    at `at` (default now), and why. No schedule answers: NotFound (exit 3)."""
+    at `at` (default now), and why (`source`: the turn or override); `until` when they hand
+    over and `next` to whom (`from`, `source`): the first later instant someone else is on
+    call, so consecutive turns or overrides of one person are one shift. Both None when
+    nobody else ever comes. No schedule answers: NotFound (exit 3)."""
     instant = _aware(at, "time") if at is not None else clock.now()
     with session.begin():
         scope = access.for_caller(session, caller)
@@ -243,8 +288,9 @@ def who(session: Session, caller: Caller, client: str | None = None, at: datetim
         if schedule is None:
             where = f"client {client} and no tenant-wide one" if client else "the tenant (tenant-wide)"
             raise NotFound(f"no on-call schedule for {where}", "add one with `nocctl oncall schedule add`")
-        pick = who_is_on_call(schedule, _members(session, schedule.id), _overrides_at(session, schedule, instant),
-                              instant)
+        members = _members(session, schedule.id)
+        overrides = _overrides_from(session, schedule, instant)
+        pick = who_is_on_call(schedule, members, overrides, instant)
         person = session.get(Person, pick.person_id) if pick is not None else None
         if pick is None or person is None:  # a schedule keeps at least one member: never, but typed
             raise NotFound(f"nobody is on call in schedule {schedule.name}", "see `nocctl oncall schedule list`")
@@ -254,8 +300,24 @@ def who(session: Session, caller: Caller, client: str | None = None, at: datetim
             why = f"schedule {schedule.name} starts at {clock.isoformat(schedule.starts_at)}: its first member"
         else:
             why = f"turn {pick.turn} of schedule {schedule.name}"
+        change = next_change(schedule, members, overrides, instant)
+        upcoming = None
+        if change is not None:
+            since, then = change
+            taker = session.get(Person, then.person_id)
+            upcoming = {"person": taker.username if taker else None, "name": taker.name if taker else None,
+                        "from": since, "source": _source(then), "override_id": then.override_id,
+                        "turn": then.turn}
         described = _describe(session, schedule)
         return {"at": instant, "client": client, "schedule": schedule.name, "schedule_id": schedule.id,
                 "schedule_client": described["client"], "person": person.username, "name": person.name,
-                "email": person.email, "phone": person.phone, "why": why, "override_id": pick.override_id,
-                "turn": pick.turn}
+                "email": person.email, "phone": person.phone, "why": why, "source": _source(pick),
+                "override_id": pick.override_id, "turn": pick.turn,
+                "until": change[0] if change else None, "next": upcoming}
+
+
+def _source(pick: Pick) -> str:
+    """Where a pick comes from, without the schedule's name (said once beside it)."""
+    if pick.override_id is not None:
+        return f"override #{pick.override_id}"
+    return "before the first turn" if pick.before_start else f"turn {pick.turn}"

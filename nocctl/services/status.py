@@ -17,6 +17,15 @@ Rows:
 - `state`, `city`: the sum of the site snapshots in the state (city: state and city, since
   a city name can repeat across states).
 
+Open alerts by severity (`alerts_critical` … `alerts_info`, `alerts_open`) come from the
+alerts themselves, not the snapshot: one grouped count of the alerts in front of the NOC
+(`alerts.in_front`: active, not SUPPRESSED, not snoozed — the default `alert list`) per
+client, site and severity, scoped as everything else. So a CRITICAL opened a minute ago
+counts at once, and a unit with open alerts but no snapshot yet still has a row (its metrics
+0, `window_end` and `snapshot_age_seconds` null). A state or city row counts the alerts of
+its sites (by the sites' current state and city); a client row every alert of the client in
+view (only those of its sites there under --state/--city).
+
 Worst first: by `score` (see SCORE_WEIGHTS), then open CRITICAL alerts, then open HIGH
 alerts, then the row's name. Missing metric keys count as 0 (a null sync health stays null),
 so snapshots written before a metric existed still add up.
@@ -32,8 +41,8 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.models import BusinessUnit, Snapshot
-from nocctl.services import access
+from nocctl.models import Alert, BusinessUnit, Person, Snapshot
+from nocctl.services import access, alerts
 from nocctl.services.access import Scope
 from nocctl.services.rbac import Caller
 from nocctl.vocabulary import SEVERITIES
@@ -113,13 +122,54 @@ def score(metrics: Mapping[str, Any]) -> int | float:
     return sum(weight * metrics[name] for name, weight in SCORE_WEIGHTS.items())
 
 
-def _finish(row: dict[str, Any], metrics: dict[str, Any], window_end: datetime, now: datetime) -> dict[str, Any]:
+def _finish(row: dict[str, Any], metrics: dict[str, Any], window_end: datetime | None, now: datetime,
+            open_alerts: Mapping[str, int] | None) -> dict[str, Any]:
+    """The row with its metrics, the open alert counts (`open_alerts`: from the alerts,
+    none = 0) in place of the snapshot's, the score and the snapshot's age."""
+    metrics = {**metrics, **dict.fromkeys(ALERT_FIELDS, 0), **(open_alerts or {})}
     row.update((k, v) for k, v in metrics.items() if not k.startswith("_"))
     row["alerts_open"] = sum(metrics[name] for name in ALERT_FIELDS)
     row["score"] = score(metrics)
     row["window_end"] = window_end
-    row["snapshot_age_seconds"] = int((now - window_end).total_seconds())
+    row["snapshot_age_seconds"] = None if window_end is None else int((now - window_end).total_seconds())
     return row
+
+
+def _open_alerts(session: Session, seen: Scope, now: datetime, client_id: int | None, state: str | None,
+                 city: str | None, sites_only: bool) -> list[Any]:
+    """Open alerts (`alerts.in_front`) in view, counted per client, site and severity in one
+    grouped query, with the units' codes, names, place and site-in-charge."""
+    tenant_id = seen.actor.tenant_id
+    counts = (select(Alert.client_id, Alert.site_id, Alert.severity, func.count().label("n"))
+              .where(Alert.tenant_id == tenant_id, seen.visible(Alert.client_id, Alert.site_id),
+                     alerts.in_front(now))
+              .group_by(Alert.client_id, Alert.site_id, Alert.severity))
+    if client_id is not None:
+        counts = counts.where(Alert.client_id == client_id)
+    if sites_only:
+        counts = counts.where(Alert.site_id.is_not(None))
+    grouped = counts.subquery("open_alerts")
+    client = aliased(BusinessUnit)
+    site = aliased(BusinessUnit)
+    in_charge = aliased(Person)
+    query = (select(grouped.c.client_id, grouped.c.site_id, grouped.c.severity, grouped.c.n,
+                    client.code.label("client_code"), client.name.label("client_name"),
+                    site.code.label("site_code"), site.name.label("site_name"), site.state, site.city,
+                    in_charge.username.label("officer_in_charge"))
+             .select_from(grouped)
+             .join(client, client.id == grouped.c.client_id)
+             .outerjoin(site, site.id == grouped.c.site_id)
+             .outerjoin(in_charge, in_charge.id == site.site_in_charge_id))
+    if state is not None:
+        query = query.where(func.lower(site.state) == state.lower())
+    if city is not None:
+        query = query.where(func.lower(site.city) == city.lower())
+    return list(session.execute(query).all())
+
+
+def _alert_key(by: str, client_id: Any, site_id: Any, state: Any, city: Any) -> Any:
+    """The row an open alert, or a snapshot, belongs to."""
+    return {"site": site_id, "client": client_id, "state": state, "city": (state, city)}[by]
 
 
 def _blank() -> dict[str, Any]:
@@ -170,7 +220,35 @@ def _sort_key(row: dict[str, Any], by: str) -> tuple:
     return (-row["score"], -row["alerts_critical"], -row["alerts_high"], *name)
 
 
-def _group(by: str, snapshots: Iterable[Any], now: datetime, geo_filtered: bool) -> list[dict[str, Any]]:
+def _group(by: str, snapshots: Iterable[Any], open_alerts: Iterable[Any], now: datetime,
+           geo_filtered: bool) -> list[dict[str, Any]]:
+    counted: dict[Any, dict[str, int]] = {}  # row key -> open alerts by field
+    places: dict[Any, Any] = {}  # row key -> a count row, for the rows of units without a snapshot
+    for a in open_alerts:
+        key = _alert_key(by, a.client_id, a.site_id, a.state, a.city)
+        field = f"alerts_{a.severity.lower()}"
+        tally = counted.setdefault(key, {})
+        tally[field] = tally.get(field, 0) + a.n
+        places.setdefault(key, a)
+    rows = _snapshot_rows(by, snapshots, counted, now, geo_filtered)
+    for key, a in places.items():  # open alerts, no snapshot yet
+        if key not in counted:
+            continue
+        row = _blank()
+        row.update(client=a.client_code, client_name=a.client_name, in_maintenance=False, sites=0,
+                   sites_in_maintenance=0)
+        if by == "site":
+            row.update(site=a.site_code, site_name=a.site_name, state=a.state, city=a.city,
+                       officer_in_charge=a.officer_in_charge, sites=1)
+        elif by != "client":
+            row.update(client=None, client_name=None, state=a.state, city=a.city if by == "city" else None)
+        rows.append(_finish(row, normalise(None), None, now, counted.pop(key)))
+    return rows
+
+
+def _snapshot_rows(by: str, snapshots: Iterable[Any], counted: dict[Any, dict[str, int]], now: datetime,
+                   geo_filtered: bool) -> list[dict[str, Any]]:
+    """The rows of the units with snapshots; each takes (pops) its open alert counts."""
     sites = [s for s in snapshots if s.scope == "SITE"]
     clients = {s.client_id: s for s in snapshots if s.scope == "CLIENT"}
     rows: list[dict[str, Any]] = []
@@ -180,7 +258,7 @@ def _group(by: str, snapshots: Iterable[Any], now: datetime, geo_filtered: bool)
             row.update(client=s.client_code, client_name=s.client_name, site=s.unit_code, site_name=s.unit_name,
                        state=s.state, city=s.city, officer_in_charge=s.officer_in_charge,
                        in_maintenance=bool(s.in_maintenance), sites=1, sites_in_maintenance=int(bool(s.in_maintenance)))
-            rows.append(_finish(row, normalise(s.metrics), s.window_end, now))
+            rows.append(_finish(row, normalise(s.metrics), s.window_end, now, counted.pop(s.site_id, None)))
         return rows
     groups: dict[Any, list[Any]] = {}
     for s in sites:
@@ -201,12 +279,13 @@ def _group(by: str, snapshots: Iterable[Any], now: datetime, geo_filtered: bool)
             row.update(state=key)
         else:
             row.update(state=key[0], city=key[1])
+        live = counted.pop(key, None)
         if own is not None:  # the client's own totals
             row.update(in_maintenance=bool(own.in_maintenance), officer_in_charge=own.officer_in_charge)
-            rows.append(_finish(row, normalise(own.metrics), own.window_end, now))
+            rows.append(_finish(row, normalise(own.metrics), own.window_end, now, live))
         else:  # the oldest member's window: the row is only as fresh as it
             rows.append(_finish(row, _sum([normalise(s.metrics) for s in members]),
-                                min(s.window_end for s in members), now))
+                                min(s.window_end for s in members), now, live))
     return rows
 
 
@@ -221,9 +300,10 @@ def status(session: Session, caller: Caller, by: str = "client", client: str | N
         seen.require_view()
         client_id = seen.client(session, client).id if client is not None else None
         geo_filtered = state is not None or city is not None
-        snapshots = _latest(session, seen, client_id, state, city,
-                            sites_only=by != "client" or geo_filtered)
-        rows = _group(by, snapshots, now, geo_filtered)
+        sites_only = by != "client" or geo_filtered
+        snapshots = _latest(session, seen, client_id, state, city, sites_only)
+        open_alerts = _open_alerts(session, seen, now, client_id, state, city, sites_only)
+        rows = _group(by, snapshots, open_alerts, now, geo_filtered)
         rows.sort(key=lambda row: _sort_key(row, by))
         none_at_all = not snapshots and not session.scalar(select(exists().where(
             Snapshot.tenant_id == seen.actor.tenant_id, seen.visible(Snapshot.client_id, Snapshot.site_id))))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from nocctl.clock import parse_instant
+from nocctl.clock import parse_iso
 from nocctl.errors import BadInput
 from nocctl.vocabulary import SEVERITIES
 
@@ -106,7 +106,7 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 def instant(value: Any, key: str) -> datetime:
     """An ISO 8601 instant with an offset, as aware UTC, within EARLIEST..LATEST."""
     try:
-        parsed = parse_instant(value, key)
+        parsed = parse_iso(value, key)
     except BadInput as exc:
         raise RecordError(str(exc)) from None
     except (OverflowError, ValueError):  # the offset takes it past year 1 or 9999

@@ -30,7 +30,16 @@ from sqlalchemy.orm import Session
 
 from nocctl import clock
 from nocctl.errors import NocError, NotFound, PermissionDenied, TemporaryFailure, from_database_error
-from nocctl.lifecycle import ALERT_ACTIVE_SQL, ALERT_HOLD, ALERT_SURFACE, NEW, SUPPRESSED, sql_in
+from nocctl.lifecycle import (
+    ALERT_ACTIVE_SQL,
+    ALERT_HOLD,
+    ALERT_SURFACE,
+    ALERT_UNSNOOZE,
+    ALERT_WAKE_SEVERITY,
+    NEW,
+    SUPPRESSED,
+    sql_in,
+)
 from nocctl.models import Alert, BusinessUnit, IngestEvent, IngestReject
 from nocctl.rawsql import RawSQL, columns_and_types
 from nocctl.services import access, audit, incidents, maintenance
@@ -386,9 +395,12 @@ class Ingest:
     def _add_trigger(self, triggers: dict[str, Trigger], event: Event) -> None:
         window = None
         if self.rules:
-            # A trigger is placed on a client and names its type (`_event`, formats).
-            assert event.client_id is not None and event.record.alert_type is not None
-            window = self.rules.covering(event.client_id, event.site_id, event.record.alert_type, event.occurred_at)
+            # A trigger is placed on a client and names its type (`_event`, formats). The
+            # windows' matchers read its entity and labels (only for windows already in scope).
+            record = event.record
+            assert event.client_id is not None and record.alert_type is not None
+            window = self.rules.covering(event.client_id, event.site_id, record.alert_type, event.occurred_at,
+                                         record.entity_type, record.entity_id, record.metadata)
         found = triggers.get(event.dedup_key)
         if found is None:
             triggers[event.dedup_key] = Trigger(event, event, 1, event.occurred_at,
@@ -444,13 +456,14 @@ class Ingest:
             f" next_escalation_at = CASE WHEN {newer} AND excluded.severity <> alert.severity"
             " THEN alert.first_seen_at ELSE alert.next_escalation_at END,"
             f" metadata = CASE WHEN {newer} THEN excluded.metadata ELSE alert.metadata END"
-            " RETURNING id, dedup_key, status, first_seen_at, duplicate_count",
+            " RETURNING id, dedup_key, status, first_seen_at, duplicate_count, snoozed_until",
             fetch=True,
         )
         created: dict[str, int] = {}
         quiet: set[str] = set()  # created SUPPRESSED: no incident opens for them
-        earlier, surfaced, held = [], [], []
-        for alert_id, key, status, stored_first_seen, duplicates in returned:
+        earlier, surfaced, held, woken = [], [], [], []
+        still_snoozed = ts(now)  # the driver's form, as first_seen below
+        for alert_id, key, status, stored_first_seen, duplicates, snoozed_until in returned:
             t = triggers[key]
             muted = t.latest.record.suppressed  # the sender's word, as of its latest trigger
             # An insert returns the batch's own count; an update adds to an existing one.
@@ -471,6 +484,13 @@ class Ingest:
             ours = first_seen[key]  # the driver's form compares like the instants (SQLite: fixed-width text)
             if ours < stored_first_seen:
                 earlier.append((ours, ours, alert_id, ours))
+            if (snoozed_until is not None and snoozed_until > still_snoozed
+                    and t.latest.record.severity == ALERT_WAKE_SEVERITY):
+                # A CRITICAL occurrence of a snoozed alert: worse than when it was put aside.
+                woken.append((alert_id,))
+                audit_entries.append(audit.Entry(ALERT_UNSNOOZE.audit_action, "alert", alert_id,
+                                                 {"by": "ingest", "reason": f"a {ALERT_WAKE_SEVERITY} occurrence",
+                                                  "dedup_key": key}, t.first.client_id, t.first.site_id))
             if status in ALERT_SURFACE.allowed and not t.all_suppressed and not muted:
                 surfaced.append((alert_id,))  # still firing after its window (or its silence)
             elif muted and status in ALERT_HOLD.allowed:
@@ -484,6 +504,7 @@ class Ingest:
                  earlier)
         sql.many(_SURFACE, surfaced)
         sql.many(_HOLD, held)
+        sql.many("UPDATE alert SET snoozed_until = NULL WHERE id = ?", woken)
         # Groups started in this round: their first alert's id is known only now.
         sql.many("UPDATE alert SET parent_alert_id = ? WHERE id = ?",
                  [(created[root], created[key]) for key, (_, _, root) in plan.items()

@@ -1,6 +1,6 @@
 """Maintenance windows (DESIGN §3), by noun: the window as a rule and its occurrences
 (`windows`), a new window's request checked (`validation`), and the commands
-(`commands`). Everything callers use is named here."""
+(`commands`); matchers in Alertmanager syntax (`matchers`). Everything callers use is named here."""
 from __future__ import annotations
 
 from nocctl.services.maintenance.commands import (
@@ -8,11 +8,13 @@ from nocctl.services.maintenance.commands import (
     LIST_COLUMNS,
     STATES,
     Added,
+    WindowListing,
     add,
     check,
     delete,
     end,
     list_windows,
+    listing,
     show,
 )
 from nocctl.services.maintenance.validation import (
@@ -27,5 +29,5 @@ from nocctl.services.maintenance.validation import (
 from nocctl.services.maintenance.windows import WEEKDAYS, Rulebook, WindowRule, load_rules
 
 __all__ = ["CAPABILITY", "LIST_COLUMNS", "RECURRENCES", "SCOPES", "STATES", "WEEKDAYS", "Added", "NewWindow",
-           "Rulebook", "WindowRule", "add", "check", "delete", "end", "list_windows", "load_rules",
-           "parse_weekdays", "show", "type_names", "validate", "zone_named"]
+           "Rulebook", "WindowListing", "WindowRule", "add", "check", "delete", "end", "list_windows", "listing",
+           "load_rules", "parse_weekdays", "show", "type_names", "validate", "zone_named"]

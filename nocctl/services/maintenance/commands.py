@@ -3,6 +3,7 @@ caller's access scope: a window is seen with what it covers and changed with
 noc:manage_maintenance over its scope (tenant-wide for a tenant window)."""
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -12,7 +13,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
-from nocctl.errors import BadInput, Conflict, NotFound
+from nocctl.errors import BadInput, Conflict, NotFound, UsageError
 from nocctl.models import Alert, BusinessUnit, MaintenanceWindow, Person
 from nocctl.services import access, audit
 from nocctl.services.access import Scope
@@ -23,9 +24,9 @@ from nocctl.vocabulary import BUILTIN_ALERT_TYPES
 
 STATES = ("pending", "active", "expired")
 CAPABILITY = "noc:manage_maintenance"
-LIST_COLUMNS = ("id", "scope", "client", "site", "suppress_all", "alert_types", "starts_at", "ends_at", "recurrence",
-                "weekdays", "until", "timezone", "reason", "created_by", "created_at", "ended_at", "deleted_at",
-                "state", "next_occurrence")
+LIST_COLUMNS = ("id", "scope", "client", "site", "suppress_all", "alert_types", "matchers", "starts_at", "ends_at",
+                "recurrence", "weekdays", "until", "timezone", "reason", "created_by", "created_at", "ended_at",
+                "deleted_at", "state", "next_occurrence")
 
 
 @dataclass
@@ -93,6 +94,7 @@ def _as_dict(row, now: datetime) -> dict[str, Any]:
         "site": row.site,
         "suppress_all": bool(window.suppress_all),
         "alert_types": list(window.alert_types or []),
+        "matchers": [dict(m) for m in window.matchers or []],
         "starts_at": window.starts_at,
         "ends_at": window.ends_at,
         "recurrence": window.recurrence.lower(),
@@ -132,7 +134,7 @@ def _describe(session: Session, window_id: int, now: datetime) -> dict[str, Any]
 
 
 def _audit_details(data: dict[str, Any]) -> dict[str, Any]:
-    keys = ("scope", "client", "site", "suppress_all", "alert_types", "starts_at", "ends_at", "recurrence",
+    keys = ("scope", "client", "site", "suppress_all", "alert_types", "matchers", "starts_at", "ends_at", "recurrence",
             "weekdays", "until", "timezone", "reason")
     return {k: (clock.isoformat(data[k]) if isinstance(data[k], datetime)
                 else data[k].isoformat() if isinstance(data[k], date) else data[k]) for k in keys}
@@ -156,13 +158,15 @@ def add(session: Session, caller: Caller, new: NewWindow) -> Added:
         else:
             unit = scope.unit(session, scope_kind, new.unit or "", CAPABILITY)
             client_id, site_id = unit.client_id, unit.site_id
-        warnings += _unseen_types(session, actor, new.alert_types)
+        if not new.allow_unknown_type:
+            _refuse_unknown_types(session, actor, new.alert_types)
         if rule.next_occurrence(now) is None:
             warnings.append("the window is already over: it holds only alerts that arrive late with an earlier "
                             "occurred_at")
         window = MaintenanceWindow(
             tenant_id=actor.tenant_id, scope_kind=scope_kind, client_id=client_id, site_id=site_id,
             suppress_all=new.suppress_all, alert_types=None if new.suppress_all else list(new.alert_types),
+            matchers=[m.as_dict() for m in rule.matchers] or None,
             starts_at=new.starts_at, ends_at=new.ends_at, recurrence=new.recurrence.upper(),
             recur_weekdays=",".join(new.weekdays) or None, recur_until=new.until, timezone=new.timezone,
             reason=new.reason, created_by=actor.person_id, created_at=now)
@@ -174,25 +178,46 @@ def add(session: Session, caller: Caller, new: NewWindow) -> Added:
         return Added(data, warnings)
 
 
-def _unseen_types(session: Session, actor: Actor, types: Sequence[str]) -> list[str]:
-    """Warnings for types neither built in nor ever seen in this tenant's alerts."""
-    warnings = []
+def _refuse_unknown_types(session: Session, actor: Actor, types: Sequence[str]) -> None:
+    """A type neither built in nor ever seen in this tenant's alerts is most likely a typo
+    (a window for DEVICE_OFLINE holds nothing): UsageError (exit 2) with the nearest known
+    type, unless the person says it is meant (`--allow-unknown-type`: a type still to come)."""
     for name in types:
         if name in BUILTIN_ALERT_TYPES:
             continue
         seen = session.scalar(select(Alert.id).where(Alert.tenant_id == actor.tenant_id, Alert.alert_type == name)
                               .limit(1))
-        if seen is None:
-            warnings.append(f"alert type {name!r} is not built in and no alert of it has been seen yet; "
-                            "the window holds it all the same (check the spelling)")
-    return warnings
+        if seen is not None:
+            continue
+        known = list(BUILTIN_ALERT_TYPES) + list(session.scalars(
+            select(Alert.alert_type).where(Alert.tenant_id == actor.tenant_id).distinct().limit(1000)))
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UsageError(f"unknown alert type {name!r}: not built in and no alert of it has been seen",
+                         f"{hint}--allow-unknown-type to hold it all the same")
+
+
+@dataclass
+class WindowListing:
+    """The rows of `listing`, and the time zone the person prefers (`prefs`) to read them in."""
+
+    rows: list[dict[str, Any]]
+    timezone: str | None = None
 
 
 def list_windows(session: Session, caller: Caller, states: Sequence[str] = ("pending", "active"),
                  client: str | None = None, site: str | None = None) -> list[dict[str, Any]]:
+    """Visible windows in these states, by start (`listing` without the time zone)."""
+    return listing(session, caller, states, client, site).rows
+
+
+def listing(session: Session, caller: Caller, states: Sequence[str] = ("pending", "active"),
+            client: str | None = None, site: str | None = None) -> WindowListing:
     """Visible windows in these states, by start. `client` keeps the windows that cover the
     client or any of its sites (tenant-wide, the client's, its sites'); `site` keeps those
     that cover the site (tenant-wide, its client's, its own)."""
+    from nocctl.services import prefs
+
     now = clock.now()
     wanted = set(STATES) if "all" in states else {s.lower() for s in states}
     unknown = wanted - set(STATES)
@@ -214,7 +239,8 @@ def list_windows(session: Session, caller: Caller, states: Sequence[str] = ("pen
             query = query.where(window.deleted_at.is_(None), or_(window.ended_at.is_(None), window.ended_at > now),
                                 or_(window.recurrence != "NONE", window.ends_at > now))
         rows = [_as_dict(row, now) for row in session.execute(query.order_by(window.starts_at, window.id))]
-        return [row for row in rows if row["state"] in wanted]
+        zone = prefs.load(session, scope.actor).timezone
+        return WindowListing([row for row in rows if row["state"] in wanted], zone)
 
 
 def show(session: Session, caller: Caller, window_id: int) -> dict[str, Any]:
@@ -282,10 +308,12 @@ def _why_expired(data: dict[str, Any]) -> str:
 
 
 def check(session: Session, caller: Caller, alert_type: str, client: str | None = None, site: str | None = None,
-          at: datetime | None = None) -> dict[str, Any]:
+          at: datetime | None = None, entity_type: str | None = None, entity_id: str | None = None,
+          labels: dict[str, str] | None = None) -> dict[str, Any]:
     """Would an alert of this type at this client (client-level) or site, occurring at `at`
-    (default now), be suppressed, and by which window? `window` is the one ingest records
-    (the lowest id); `windows` lists every window that covers it."""
+    (default now), with this entity and these Alertmanager labels (what matchers read), be
+    suppressed, and by which window? `window` is the one ingest records (the lowest id);
+    `windows` lists every window that covers it."""
     if bool(client) == bool(site):
         raise BadInput("give --client or --site (one of them)")
     names = type_names([alert_type])
@@ -302,7 +330,8 @@ def check(session: Session, caller: Caller, alert_type: str, client: str | None 
         else:
             unit = scope.client(session, client or "")
         client_id, site_id = unit.client_id, unit.site_id
-        covering = Rulebook(load_rules(session, scope.actor.tenant_id)).all_covering(client_id, site_id, name, instant)
+        covering = Rulebook(load_rules(session, scope.actor.tenant_id)).all_covering(
+            client_id, site_id, name, instant, entity_type, entity_id, {"labels": dict(labels)} if labels else None)
         window = None
         occurrence = None
         if covering:
@@ -310,4 +339,5 @@ def check(session: Session, caller: Caller, alert_type: str, client: str | None 
             span = covering[0].occurrence_at(instant)  # covering: it occurs at `instant`
             occurrence = {"starts_at": span[0], "ends_at": span[1]} if span else None
         return {"suppressed": bool(covering), "alert_type": name, "client": client, "site": site, "at": instant,
+                "entity_type": entity_type, "entity_id": entity_id, "labels": dict(labels or {}),
                 "window": window, "occurrence": occurrence, "windows": [r.id for r in covering]}

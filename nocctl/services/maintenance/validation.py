@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nocctl import clock
 from nocctl.errors import BadInput
+from nocctl.services.maintenance import matchers as matching
 from nocctl.services.maintenance.windows import WEEKDAYS, WindowRule
 
 _DAY_NAMES = {name: i for i, name in enumerate(WEEKDAYS)} | {
@@ -65,7 +66,10 @@ def zone_named(name: str) -> ZoneInfo:
 @dataclass
 class NewWindow:
     """What `maintenance add` asks for, in plain values. `scope` is tenant, client or site;
-    `unit` the client or site code (None for tenant)."""
+    `unit` the client or site code (None for tenant). `matchers` as typed (`--match`),
+    ANDed with the scope and the types; matchers without types hold every type they match.
+    A type neither built in nor seen in the tenant's alerts is refused unless
+    `allow_unknown_type`."""
 
     scope: str
     unit: str | None
@@ -78,6 +82,8 @@ class NewWindow:
     weekdays: Sequence[str] = ()
     until: date | None = None
     timezone: str = "UTC"
+    matchers: Sequence[str] = ()
+    allow_unknown_type: bool = False
 
 
 def validate(new: NewWindow) -> tuple[NewWindow, WindowRule]:
@@ -98,10 +104,12 @@ def validate(new: NewWindow) -> tuple[NewWindow, WindowRule]:
         raise BadInput(f"the window must end after it starts: end {clock.isoformat(ends_at)} is not after "
                        f"start {clock.isoformat(starts_at)}")
     types = type_names(new.alert_types)
+    matchers = matching.parse_all(new.matchers)
     if new.suppress_all and types:
         raise BadInput("give --suppress-all or --type, not both")
-    if not new.suppress_all and not types:
-        raise BadInput("say what the window holds: --suppress-all, or --type T (repeatable)")
+    if not new.suppress_all and not types and not matchers:
+        raise BadInput("say what the window holds: --suppress-all, --type T (repeatable) or --match M (repeatable)")
+    suppress_all = bool(new.suppress_all) or not types  # matchers alone: every type they match
     recurrence = (new.recurrence or "none").lower()
     if recurrence not in RECURRENCES:
         raise BadInput(f"unknown recurrence {new.recurrence!r}", "daily or weekly")
@@ -125,10 +133,12 @@ def validate(new: NewWindow) -> tuple[NewWindow, WindowRule]:
                            "shorten --end/--duration, or make one long window without --recur")
         if recurrence == "weekly" and not weekdays:
             weekdays = [WEEKDAYS[first_local.weekday()]]
-    normal = NewWindow(scope, new.unit, starts_at, ends_at, reason, bool(new.suppress_all), types, recurrence,
-                       weekdays, new.until if recurrence != "none" else None, zone.key)
+    normal = NewWindow(scope, new.unit, starts_at, ends_at, reason, suppress_all, types, recurrence,
+                       weekdays, new.until if recurrence != "none" else None, zone.key,
+                       [str(m) for m in matchers], new.allow_unknown_type)
     rule = WindowRule(0, scope.upper(), None, None, normal.suppress_all, frozenset(types), starts_at, ends_at,
-                      recurrence.upper(), frozenset(WEEKDAYS.index(d) for d in weekdays), normal.until, zone, None)
+                      recurrence.upper(), frozenset(WEEKDAYS.index(d) for d in weekdays), normal.until, zone, None,
+                      tuple(matchers))
     if rule.next_occurrence(starts_at - timedelta(microseconds=1)) is None:
         raise BadInput(f"the window never occurs: no {', '.join(weekdays)} from "
                        f"{first_local.date().isoformat()} to {normal.until.isoformat() if normal.until else 'the end'}"

@@ -8,6 +8,8 @@ occurrence starts at the first one's wall-clock time in the zone and lasts as lo
 first (real time), so the first occurrence is exactly [starts_at, ends_at) and a window keeps
 its local hour across daylight-saving changes. Ending a window early (`ended_at`) cuts every
 occurrence at that instant; a deleted window covers nothing (its row is kept for history).
+A window with matchers (`matchers`) holds, of what its scope and types cover, only the alerts
+whose fields and labels they all select.
 
 States, at the clock's now: `active` (an occurrence covers now), `pending` (the next
 occurrence is in the future), `expired` (no occurrence now or later, or ended, or deleted)."""
@@ -16,12 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from nocctl.models import MaintenanceWindow
+from nocctl.services.maintenance.matchers import Matcher, all_hold, from_stored
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -43,22 +47,27 @@ class WindowRule:
     recur_until: date | None
     zone: ZoneInfo
     ended_at: datetime | None
+    matchers: tuple[Matcher, ...] = ()  # ANDed with the scope and the types (`matchers`)
 
     @classmethod
     def of(cls, row: MaintenanceWindow) -> WindowRule:
         days = frozenset(WEEKDAYS.index(d) for d in (row.recur_weekdays or "").split(",") if d in WEEKDAYS)
         return cls(row.id, row.scope_kind, row.client_id, row.site_id, row.suppress_all,
                    frozenset(row.alert_types or ()), row.starts_at, row.ends_at, row.recurrence, days,
-                   row.recur_until, ZoneInfo(row.timezone or "UTC"), row.ended_at)
+                   row.recur_until, ZoneInfo(row.timezone or "UTC"), row.ended_at, from_stored(row.matchers))
 
-    def applies_to(self, client_id: int, site_id: int | None, alert_type: str) -> bool:
+    def applies_to(self, client_id: int, site_id: int | None, alert_type: str, entity_type: str | None = None,
+                   entity_id: str | None = None, metadata: dict[str, Any] | None = None) -> bool:
+        """Whether the window holds this alert, time aside: its scope covers the alert's unit,
+        its types its type (or it holds all), and every matcher holds on its fields and labels."""
         if not self.suppress_all and alert_type not in self.alert_types:
             return False
         if self.scope_kind == "CLIENT":
-            return client_id == self.client_id
-        if self.scope_kind == "SITE":
-            return site_id is not None and site_id == self.site_id
-        return True
+            if client_id != self.client_id:
+                return False
+        elif self.scope_kind == "SITE" and (site_id is None or site_id != self.site_id):
+            return False
+        return not self.matchers or all_hold(self.matchers, alert_type, entity_type, entity_id, metadata)
 
     # An occurrence is [start, start + length) in real time, where start is the first
     # occurrence's wall-clock time (and fold) on that day in the window's zone.
@@ -160,20 +169,27 @@ class Rulebook:
     def __bool__(self) -> bool:
         return bool(self.tenant or self.by_client or self.by_site)
 
-    def all_covering(self, client_id: int, site_id: int | None, alert_type: str,
-                     instant: datetime) -> list[WindowRule]:
-        """Every window that suppresses this alert at this instant, lowest id first."""
+    def all_covering(self, client_id: int, site_id: int | None, alert_type: str, instant: datetime,
+                     entity_type: str | None = None, entity_id: str | None = None,
+                     metadata: dict[str, Any] | None = None) -> list[WindowRule]:
+        """Every window that suppresses this alert at this instant, lowest id first. The
+        entity and metadata are what the windows' matchers read (none given: an alert
+        without labels)."""
         found = [rule for rules in (self.by_site.get(site_id, ()), self.by_client.get(client_id, ()), self.tenant)
                  for rule in rules
-                 if rule.applies_to(client_id, site_id, alert_type) and rule.occurrence_at(instant)]
+                 if rule.applies_to(client_id, site_id, alert_type, entity_type, entity_id, metadata)
+                 and rule.occurrence_at(instant)]
         return sorted(found, key=lambda r: r.id)
 
-    def covering(self, client_id: int, site_id: int | None, alert_type: str, instant: datetime) -> WindowRule | None:
+    def covering(self, client_id: int, site_id: int | None, alert_type: str, instant: datetime,
+                 entity_type: str | None = None, entity_id: str | None = None,
+                 metadata: dict[str, Any] | None = None) -> WindowRule | None:
         """The window (lowest id) that suppresses this alert at this instant, if any."""
         found = None
         for rules in (self.by_site.get(site_id, ()), self.by_client.get(client_id, ()), self.tenant):
             for rule in rules:
-                if (found is None or rule.id < found.id) and rule.applies_to(client_id, site_id, alert_type) \
+                if (found is None or rule.id < found.id) \
+                        and rule.applies_to(client_id, site_id, alert_type, entity_type, entity_id, metadata) \
                         and rule.occurrence_at(instant):
                     found = rule
         return found
