@@ -117,6 +117,15 @@ def test_incident_list_fits_with_its_age_and_deadline(queue, term_env):
     assert "in 3h49m" in plain  # the SLA target: CRITICAL, 4h after creation
 
 
+def test_status_fits_the_terminal_too(queue, term_env):
+    # status draws its table through the same style: at 40 columns it is fitted, not wrapped
+    code, received = on_terminal(["status"], term_env, columns=40)
+    assert code == 0, received.decode(errors="replace")
+    table = [line for line in lines_of(received)
+             if line.strip() and not line.startswith(("status by", "no snapshots"))]
+    assert table and max(columns_of(line) for line in table) <= 40
+
+
 def test_absolute_times_on_a_terminal_are_to_the_second_in_the_preferred_zone(queue, term_env):
     assert queue("prefs", "set", "timezone", "Asia/Kolkata").exit_code == 0
     code, received = on_terminal(["audit", "list"], term_env, columns=80)

@@ -25,7 +25,7 @@ def _settle(text: str) -> int:
               help="Alertmanager's base URL, e.g. http://127.0.0.1:9093 (user:password@ for basic auth).")
 @click.option("--integration", "integration", required=True, metavar="NAME",
               help="The alertmanager integration whose alerts to keep in step (`nocctl integration list`).")
-@click.option("--now", "now_text", metavar="TIME", help="Run as of this instant, ISO 8601 with offset  [default: now]")
+@click.option("--now", "now_text", metavar="TIME", help="Run as of TIME: ISO 8601 or relative (2h)  [default: now]")
 @click.option("--dry-run", is_flag=True, help="Read Alertmanager and decide, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--timeout", type=click.FloatRange(min=0.1, max=300), default=10, show_default=True, metavar="SECONDS",

@@ -112,7 +112,7 @@ def escalate():
 
 
 @escalate.command("run")
-@click.option("--now", "now_text", metavar="TIME", help="Run as of this instant, ISO 8601 with offset  [default: now]")
+@click.option("--now", "now_text", metavar="TIME", help="Run as of TIME: ISO 8601 or relative (2h)  [default: now]")
 @click.option("--dry-run", is_flag=True, help="Decide and report, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the escalations made as a JSON array on stdout.")
 @pass_app

@@ -42,7 +42,7 @@ def _scope(client: str | None, site: str | None, all_sites: bool) -> tuple[str, 
 @click.option("--all-sites", is_flag=True, help="Hold alerts of the whole tenant (every client and site).")
 @click.option("--start", metavar="TIME",
               help="Start of the (first) occurrence: ISO 8601 with offset, `now`, or `+30m` from now  [default: now]")
-@click.option("--end", metavar="TIME", help="End of the (first) occurrence, ISO 8601 with offset.")
+@click.option("--end", metavar="TIME", help="End of the (first) occurrence: ISO 8601 or relative (+2h).")
 @click.option("--duration", metavar="LENGTH", help="Instead of --end: the length, e.g. 2h, 90m, 1h30m.")
 @click.option("--for", "for_", metavar="LENGTH", help="The same as --duration: `--start now --for 2h`.")
 @click.option("--suppress-all", is_flag=True, help="Hold alerts of every type.")
@@ -230,7 +230,7 @@ def delete(app: App, window_id, fmt):
 @click.option("--client", metavar="CODE", help="A client-level alert of this client.")
 @click.option("--site", metavar="CODE", help="An alert of this site.")
 @click.option("--type", "alert_type", required=True, metavar="TYPE", help="The alert type.")
-@click.option("--at", metavar="TIME", help="When the alert occurs (ISO 8601 with offset)  [default: now]")
+@click.option("--at", metavar="TIME", help="When the alert occurs (ISO 8601 or relative: 2h, +30m)  [default: now]")
 @click.option("--entity", "entity_id", metavar="ID", help="The alert's entity_id (what `--match entity…` reads).")
 @click.option("--entity-type", metavar="TYPE", help="The alert's entity_type.")
 @click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",

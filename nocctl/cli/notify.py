@@ -27,7 +27,7 @@ def notify():
 
 
 @notify.command("run")
-@click.option("--now", "now_text", metavar="TIME", help="Deliver what is due at TIME (ISO 8601 with offset)  "
+@click.option("--now", "now_text", metavar="TIME", help="Deliver what is due at TIME (ISO 8601 or relative: 2h, +30m)  "
                                                         "[default: now]")
 @click.option("--dry-run", is_flag=True, help="Count the messages due; deliver nothing, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")

@@ -30,7 +30,7 @@ def schedule():
 @click.option("--client", metavar="CODE", help="The schedule of this client  [default: tenant-wide]")
 @click.option("--member", "members", multiple=True, required=True, metavar="USER",
               help="A person in the rotation, in turn order (repeatable).")
-@click.option("--start", required=True, metavar="TIME", help="Start of the first turn, ISO 8601 with offset.")
+@click.option("--start", required=True, metavar="TIME", help="Start of the first turn: ISO 8601 or relative (+1h).")
 @click.option("--turn", required=True, metavar="LENGTH", help="Length of one turn, e.g. 12h, 1d, 7d.")
 @show_options
 @pass_app
@@ -76,8 +76,8 @@ def override():
 @override.command("add")
 @click.argument("schedule_name", metavar="SCHEDULE")
 @click.argument("user", metavar="USER")
-@click.option("--start", required=True, metavar="TIME", help="Start, ISO 8601 with offset.")
-@click.option("--end", required=True, metavar="TIME", help="End (not included), ISO 8601 with offset.")
+@click.option("--start", required=True, metavar="TIME", help="Start: ISO 8601 or relative (now, +1h).")
+@click.option("--end", required=True, metavar="TIME", help="End (not included): ISO 8601 or relative (+8h).")
 @show_options
 @pass_app
 def override_add(app: App, schedule_name, user, start, end, fmt):
@@ -96,7 +96,7 @@ def override_add(app: App, schedule_name, user, start, end, fmt):
 
 @oncall.command()
 @click.option("--client", metavar="CODE", help="For this client (its schedule, else the tenant-wide one).")
-@click.option("--at", metavar="TIME", help="At this time, ISO 8601 with offset  [default: now]")
+@click.option("--at", metavar="TIME", help="At this time: ISO 8601 or relative (2h, +1d)  [default: now]")
 @show_options
 @pass_app
 def who(app: App, client, at, fmt):

@@ -14,7 +14,7 @@ def retention():
 
 
 @retention.command("run")
-@click.option("--now", "now_text", metavar="TIME", help="Run as of this instant, ISO 8601 with offset  [default: now]")
+@click.option("--now", "now_text", metavar="TIME", help="Run as of TIME: ISO 8601 or relative (2h)  [default: now]")
 @click.option("--dry-run", is_flag=True, help="Count what would go; change nothing, write no archive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @pass_app

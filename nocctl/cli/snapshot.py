@@ -23,7 +23,7 @@ def snapshot():
 
 
 @snapshot.command("run")
-@click.option("--now", "now_text", metavar="TIME", help="Run as of this instant, ISO 8601 with offset  [default: now]")
+@click.option("--now", "now_text", metavar="TIME", help="Run as of TIME: ISO 8601 or relative (2h)  [default: now]")
 @click.option("--window", metavar="DURATION",
               help="Window size, e.g. 5m, 15m, 1h  [default: snapshot.window in the config, 5m]")
 @click.option("--dry-run", is_flag=True, help="Compute and report, change nothing.")

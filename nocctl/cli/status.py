@@ -9,7 +9,7 @@ from typing import TypeVar
 import click
 
 from nocctl import output
-from nocctl.cli.common import App, listing_options, note, pass_app
+from nocctl.cli.common import App, listing_options, note, pass_app, table_style
 
 GROUPINGS = ("client", "site", "state", "city")  # as nocctl.services.status.GROUPINGS
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen
@@ -54,8 +54,8 @@ def _table_row(row: dict, by: str) -> dict:
     }
 
 
-def _render(view, fmt: str) -> str:
-    """One frame of the view in `fmt`."""
+def _render(view, fmt: str, style: output.TableStyle = output.PLAIN_TABLE) -> str:
+    """One frame of the view in `fmt` (a table drawn in `style`: fitted and coloured on a terminal)."""
     from nocctl import clock
     from nocctl.services import status as service
 
@@ -67,7 +67,7 @@ def _render(view, fmt: str) -> str:
     if view.no_snapshots and not view.rows:
         return heading + service.NO_SNAPSHOTS + "\n"
     columns = (*_PLACE[view.by], *_FIGURES)
-    table = output.render_rows([_table_row(r, view.by) for r in view.rows], columns, "table")
+    table = output.render_rows([_table_row(r, view.by) for r in view.rows], columns, "table", style=style)
     return heading + table + (service.NO_SNAPSHOTS + "\n" if view.no_snapshots else "")
 
 
@@ -84,7 +84,7 @@ def snapshot_age(rows) -> str:
     return f"alerts now, snapshots {clock.format_duration(ages[0])} to {clock.format_duration(ages[-1])} ago"
 
 
-def _frame(app: App, by, client, state, city, fmt) -> tuple[str, bool]:
+def _frame(app: App, by, client, state, city, fmt, out=None) -> tuple[str, bool]:
     from nocctl.services import status as service
 
     session = app.session()
@@ -92,7 +92,7 @@ def _frame(app: App, by, client, state, city, fmt) -> tuple[str, bool]:
         view = service.status(session, app.caller(), by, client, state, city)
     finally:
         session.close()
-    return _render(view, fmt), view.no_snapshots
+    return _render(view, fmt, table_style(out)), view.no_snapshots
 
 
 def _sleep(seconds: float) -> None:
@@ -153,7 +153,7 @@ def status(app: App, by, client, state, city, fmt, out, watch, count):
     nocctl status --by city --state Karnataka --watch 30
     """
     if watch is None:
-        text, empty = _frame(app, by, client, state, city, fmt)
+        text, empty = _frame(app, by, client, state, city, fmt, out)
         if empty and fmt != "table":
             from nocctl.services import status as service
 
@@ -161,7 +161,7 @@ def status(app: App, by, client, state, city, fmt, out, watch, count):
         _emit(text, out)
         return
     on_terminal = (not out or out == "-") and _isatty()
-    watch_loop(lambda: _frame(app, by, client, state, city, fmt)[0],
+    watch_loop(lambda: _frame(app, by, client, state, city, fmt, out)[0],
                lambda text: _emit(text, None if on_terminal else out), watch, count, on_terminal)
 
 
