@@ -538,3 +538,50 @@ def test_a_bug_reached_by_one_request_of_a_group_fails_that_request_alone(db_url
     assert good.outcome is not None and good.outcome.status == w.OK
     assert broken.outcome is not None and broken.outcome.status == w.INTERNAL
     assert _stored(db_url, "bug-%") == {"bug-good": (1, 0)}
+
+
+def test_a_run_that_goes_on_reads_the_units_it_knew_again(db_url, tmp_path):
+    """The writer's next run of an integration looks up the sites the previous run knew in
+    its first group: a site moved to another client meanwhile is placed on its new client."""
+    from nocctl.db import make_sessionmaker
+    from nocctl.server import writer as w
+    from nocctl.server.metrics import Metrics
+    from nocctl.server.server import writer_engine
+    from nocctl.services import integrations
+    from nocctl.services.ingest import formats
+    from nocctl.services.ingest.options import Options
+
+    nocctl(db_url, "init")
+    nocctl(db_url, "org", "import", str(ORG))
+    key = nocctl(db_url, "integration", "add", "pd", "--format", "pagerduty").strip()
+    engine = writer_engine(db_url, 5)
+    factory = make_sessionmaker(engine)
+    with factory() as session:
+        resolved = integrations.resolve_key(session, key)
+    assert resolved is not None
+    writer = w.Writer(factory, Options(), "login", "host", Metrics())
+
+    def send(dedup_key: str) -> w.Job:
+        event = pd_event(key, dedup_key, "ACME-MYS")
+        del event["routing_key"]
+        [(_, record)] = formats.records_with_items(event, "pagerduty")
+        job = w.Job(key, resolved, dedup_key, [(record, dedup_key, 1, json.dumps(event))])
+        writer.write([job])
+        assert job.outcome is not None and job.outcome.status == w.OK, job.outcome
+        return job
+
+    moved = tmp_path / "moved.json"
+    moved.write_text(json.dumps({"sites": [{"code": "ACME-MYS", "name": "Mysuru", "client": "INITECH"}]}))
+    try:
+        send("carry-1")
+        previous = writer.runs[key]
+        assert previous.ingest is not None and "ACME-MYS" in previous.ingest.units
+        nocctl(db_url, "org", "import", str(moved))
+        previous.until = 0  # the run is over: the next group begins another
+        send("carry-2")
+        assert writer.runs[key] is not previous and writer.runs[key].units == ["ACME-MYS"]
+    finally:
+        engine.dispose()
+    clients = dict(rows(db_url, "SELECT a.dedup_key, c.code FROM alert a JOIN business_unit c ON c.id = a.client_id"
+                                " WHERE a.dedup_key LIKE 'carry-%'"))
+    assert clients == {"carry-1": "ACME", "carry-2": "INITECH"}

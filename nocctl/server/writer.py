@@ -14,9 +14,10 @@ requests and `MAX_GROUP_RECORDS` records), and in one transaction:
 
 An integration's run goes on over the groups of `REFRESH` (1 s), as `nocctl ingest` goes on
 over the batches of a file: the key is looked up again (`integrations.resolve_key`, in the
-writing transaction) and the identity, scope and maintenance windows read again once it is
-older. So a key revoked, or rotated past its grace, is refused from at most 1 s after the
-change committed (the request threads' cache only decides whether a request is queued at
+writing transaction) and the identity, scope, maintenance windows and the clients and sites
+it placed records on read again once it is older (the units in one query with the new run's
+first group). So a key revoked, or rotated past its grace, is refused from at most 1 s after
+the change committed (the request threads' cache only decides whether a request is queued at
 all), and the per-group cost is the records' own, not that of reading who sends them.
 
 If the database refuses the group (unavailable, locked past the wait bound, its schema
@@ -254,7 +255,10 @@ class Writer:
         transaction) when there is none younger than `REFRESH`."""
         run = self.runs.get(key)
         if run is None or run.until <= now:
-            run = _Run(integrations.resolve_key(session, key), now + REFRESH)
+            # The units the ended run placed records on are read again with the new run's
+            # first group, in one query (not one per group that names a unit it has not seen).
+            known = [code for code, unit in run.ingest.units.items() if unit is not None] if run and run.ingest else []
+            run = _Run(integrations.resolve_key(session, key), now + REFRESH, units=known)
             if len(self.runs) >= MAX_RUNS:
                 self.runs.clear()
             self.runs[key] = run
@@ -277,6 +281,7 @@ class Writer:
                     options = replace(self.options, input_format=resolved.format, client=defaults["client"],
                                       site=defaults["site"])
                     run.ingest = Ingest(self.session_factory, caller, options, run.reject)
+                    run.ingest.expect_units(run.units)
                 before = run.ingest.summary.as_dict()
                 run.ingest.run(batches=[batch] if batch else [], session=session)
         except PermissionDenied as exc:  # the batch's savepoint is rolled back: nothing of it stays
@@ -297,6 +302,7 @@ class _Run:
 
     resolved: Resolved | None  # None: the key is no longer valid
     until: float  # monotonic time
+    units: list[str] = field(default_factory=list)  # codes the previous run knew: read again at once
     ingest: Ingest | None = None
     rejects: dict[str, list[Reject]] = field(default_factory=dict)  # the current group's, by job source
 

@@ -44,9 +44,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from nocctl import clock
@@ -149,6 +150,23 @@ class Resolved:
         return {"client": None, "site": self.site} if self.site else {"client": self.client, "site": None}
 
 
+@cache
+def _by_prefix() -> Select:
+    """`resolve_key`'s statement, built once (building it, aliases and all, cost more than
+    running it): the integration of the `prefix` parameter, with its tenant, identity and
+    scope."""
+    unit, client = aliased(BusinessUnit), aliased(BusinessUnit)
+    return (select(Integration.id, Integration.name, Integration.tenant_id, Tenant.slug, Integration.format,
+                   Integration.person_id, Person.username, Person.active, Integration.key_hash,
+                   Integration.previous_key_hash, Integration.previous_key_expires_at, Integration.revoked_at,
+                   unit.kind, unit.code, client.code.label("client_code"))
+            .join(Tenant, Tenant.id == Integration.tenant_id)
+            .join(Person, Person.id == Integration.person_id)
+            .outerjoin(unit, unit.id == Integration.unit_id)
+            .outerjoin(client, client.id == unit.client_id)
+            .where(Integration.key_prefix == bindparam("prefix")))
+
+
 def resolve_key(session: Session, key: str, now: datetime | None = None) -> Resolved | None:
     """The live integration `key` belongs to, or None: a malformed key, no integration with
     its prefix, a hash that differs (compared in constant time), a revoked integration, an
@@ -160,17 +178,7 @@ def resolve_key(session: Session, key: str, now: datetime | None = None) -> Reso
     if prefix is None:
         return None
     digest = hash_key(key)
-    unit, client = aliased(BusinessUnit), aliased(BusinessUnit)
-    row = session.execute(
-        select(Integration.id, Integration.name, Integration.tenant_id, Tenant.slug, Integration.format,
-               Integration.person_id, Person.username, Person.active, Integration.key_hash,
-               Integration.previous_key_hash, Integration.previous_key_expires_at, Integration.revoked_at,
-               unit.kind, unit.code, client.code.label("client_code"))
-        .join(Tenant, Tenant.id == Integration.tenant_id)
-        .join(Person, Person.id == Integration.person_id)
-        .outerjoin(unit, unit.id == Integration.unit_id)
-        .outerjoin(client, client.id == unit.client_id)
-        .where(Integration.key_prefix == prefix)).first()
+    row = session.execute(_by_prefix(), {"prefix": prefix}).first()
     if row is None:
         return None
     current = hmac.compare_digest(digest, row.key_hash)

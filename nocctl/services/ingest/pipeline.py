@@ -108,8 +108,16 @@ class Ingest:
         self.on_batch = on_batch
         self.summary = Summary()
         self.units: dict[str, tuple[int, str, int | None] | None] = {}  # code -> (id, kind, client_id)
+        self.preload: set[str] = set()  # looked up with the next batch's codes (`expect_units`)
         self.started = False
         self.internal_errors = 0  # records kept as dead letters because processing them failed
+
+    def expect_units(self, codes: Iterable[str]) -> None:
+        """Look up these client and site codes with the next batch's own, in the same query:
+        the server's run of an integration that goes on from an earlier run reads the units
+        that run knew again at once, rather than in one query per batch that names a unit it
+        has not seen yet."""
+        self.preload.update(codes)
 
     # ------------------------------------------------------------ driving
 
@@ -296,8 +304,10 @@ class Ingest:
             )
 
     def _load_units(self, session: Session, batch) -> None:
-        """The clients and sites the batch names (records carry `client` and `site` codes)."""
-        wanted = {self.options.client, self.options.site}
+        """The clients and sites the batch names (records carry `client` and `site` codes),
+        and those of `expect_units`."""
+        wanted = {self.options.client, self.options.site, *self.preload}
+        self.preload = set()
         for record, *_ in batch:
             if not isinstance(record, RecordError):
                 wanted.add(record.client)
