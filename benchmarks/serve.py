@@ -29,7 +29,7 @@ occurrences (duplicate_count + 1) — so the numbers count stored events only.
     python benchmarks/serve.py [--backends sqlite,postgresql] [--pg URL] [--repeat 3]
                                [--requests 20000] [--webhooks 400] [--alerts 100]
                                [--rate 500] [--rate-seconds 20] [--clients 8] [--open-connections 4]
-                               [--profile DIR] [--server-args ARG ...]
+                               [--profile DIR] [--no-analyze] [--server-args ARG ...]
 
 Prints one line per measurement and a table per database; copy the results into
 benchmarks/RESULTS.md.
@@ -419,6 +419,21 @@ def stored(url: str, like: str) -> tuple[int, int]:
     return int(alerts), int(occurrences)
 
 
+def analyse_if_autovacuum_is_off(url: str, enabled: bool) -> None:
+    """ANALYZE, as a default PostgreSQL server's autovacuum would have by now. A server with
+    autovacuum off (this machine's) keeps the statistics of the empty tables the migrations
+    made, and the planner then reads every active alert of the tenant for each batch's key
+    lookup, ever more slowly as they grow (`--no-analyze` measures that)."""
+    if not enabled or url.startswith("sqlite"):
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        [(autovacuum,)] = conn.execute("SHOW autovacuum").fetchall()
+        if autovacuum == "off":
+            conn.execute("ANALYZE")
+
+
 def expected(accepted_events: list[dict], key_of) -> tuple[int, int]:
     return len({key_of(e) for e in accepted_events}), len(accepted_events)
 
@@ -473,6 +488,7 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path, env: di
 
         for r in range(args.repeat):
             at = base + timedelta(hours=12 * r)
+            analyse_if_autovacuum_is_off(url, args.analyze)
             # (a) single events, closed loop
             events = pd_events(f"pd{r}", args.requests, at, seed=42 + r)
             m = measure("single-event /v2/enqueue, closed loop", server,
@@ -481,6 +497,7 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path, env: di
             results["single"].append(m)
             checks.append((f"single #{r + 1}", f"pd{r}-%", [events[i] for i in m.accepted], lambda e: e["dedup_key"]))
             # (b) webhooks of 100 alerts, closed loop
+            analyse_if_autovacuum_is_off(url, args.analyze)
             hooks = am_webhooks(f"am{r}", args.webhooks, args.alerts, at, seed=142 + r)
             m = measure(f"Alertmanager webhooks of {args.alerts}, closed loop", server,
                         deal([am_request(w, keys["alertmanager"]) for w in hooks], args.clients), args.alerts,
@@ -490,6 +507,7 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path, env: di
             checks.append((f"webhook #{r + 1}", f"am:am{r}-%", [a for i in m.accepted for a in hooks[i]["alerts"]],
                            lambda a: a["fingerprint"]))
             # (c) open loop at a fixed rate
+            analyse_if_autovacuum_is_off(url, args.analyze)
             count = int(args.rate * args.rate_seconds)
             open_events = pd_events(f"open{r}", count, at + timedelta(hours=6), seed=242 + r)
             m = measure(f"single-event /v2/enqueue, open loop at {args.rate:g}/s over"
@@ -617,6 +635,8 @@ def main() -> None:
     parser.add_argument("--profile", metavar="DIR",
                         help="run the server under cProfile, every thread (stats per thread in DIR/BACKEND; the"
                              " writer's on the wall clock, the others' on their CPU time)")
+    parser.add_argument("--no-analyze", dest="analyze", action="store_false",
+                        help="on a PostgreSQL server with autovacuum off, do not ANALYZE before each measurement")
     parser.add_argument("--server-args", nargs="*", default=[], help="extra arguments of `nocctl serve`")
     args = parser.parse_args()
     if args.client:
