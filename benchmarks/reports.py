@@ -557,6 +557,17 @@ def noisy_one_statement(session, scope, top: int = 10) -> dict:
     }
 
 
+def shaped_like(want, got):
+    """`want` with only the keys `got` has, at every level: the report's own additions (a
+    day's `partial`, `since` and `until`, `sla.by_client`, `sla.breaches`) are not what the
+    rewritten statements compute."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        return {k: shaped_like(v, got[k]) for k, v in want.items() if k in got}
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        return [shaped_like(w, g) for w, g in zip(want, got, strict=True)]
+    return want
+
+
 def rewrites(url: str, repeat: int, label: str, expected: dict) -> None:
     """The rewritten frequency and noisy statements (above) in-process, checked against the
     reports nocctl printed, and the weekly report's SQL with them (MTTR, MTTA and SLA as
@@ -588,7 +599,8 @@ def rewrites(url: str, repeat: int, label: str, expected: dict) -> None:
         want = expected.get(name)
         if name == "weekly" and want is not None:
             want = want["sections"]
-        same = json.loads(json.dumps(data, default=str)) == want if want is not None else None
+        got = json.loads(json.dumps(data, default=str))
+        same = got == shaped_like(want, got) if want is not None else None
         print(f"{label} in-process rewritten {name}: {statistics.median(times):.2f} s (median of {repeat}: "
               f"{' '.join(f'{t:.2f}' for t in times)}); same numbers as nocctl's report: "
               f"{'yes' if same else 'NO' if same is not None else 'not checked'}", flush=True)

@@ -51,8 +51,21 @@ def config_candidates() -> list[Path]:
     return [config_home / "nocctl" / "config.toml", SYSTEM_CONFIG]
 
 
+def config_file_path() -> Path | None:
+    """The config file in force: the first candidate that exists (None: none does)."""
+    return next((path for path in config_candidates() if path.exists() and not path.is_dir()), None)
+
+
 def load_config_file() -> tuple[Path | None, dict[str, Any]]:
-    """The first config file that exists, parsed. `NOC_CONFIG` naming a missing file is an error."""
+    """The first config file that exists, parsed and its keys checked (`tunables.check_known_keys`:
+    an unknown key is BadInput naming it). `NOC_CONFIG` naming a missing file is an error."""
+    path, file = read_config_file()
+    tunables.check_known_keys(file, path)
+    return path, file
+
+
+def read_config_file() -> tuple[Path | None, dict[str, Any]]:
+    """The first config file that exists, parsed (its keys not checked)."""
     candidates = config_candidates()
     for path in candidates:
         if path.exists() and not path.is_dir():
@@ -79,6 +92,9 @@ class Settings:
     config_path: Path | None
     file: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    #: What is wrong with the config file, when `resolve(keep_problem=True)` kept it instead
+    #: of raising (`nocctl doctor` reports it and goes on with the rest).
+    problem: BadInput | None = field(default=None, compare=False)
 
     def get(self, key: str) -> Any:
         """A tunable from the config file (a table merged over its default), else its
@@ -152,9 +168,23 @@ class Settings:
         return mask_secrets(shown)
 
 
-def resolve(db: str | None = None, tenant: str | None = None, actor: str | None = None) -> Settings:
-    """Build the settings from flags (arguments), environment and the config file."""
-    path, file = load_config_file()
+def resolve(db: str | None = None, tenant: str | None = None, actor: str | None = None, *,
+            keep_problem: bool = False) -> Settings:
+    """Build the settings from flags (arguments), environment and the config file. A config
+    file that cannot be read or parsed, or holds an unknown key, is BadInput (exit 65); with
+    `keep_problem` it is kept in `Settings.problem` instead (the settings then use what could
+    be read: nothing of a file that does not parse)."""
+    problem: BadInput | None = None
+    try:
+        path, file = load_config_file()
+    except BadInput as exc:
+        if not keep_problem:
+            raise
+        problem = exc
+        try:
+            path, file = read_config_file()  # parses, but holds an unknown key
+        except BadInput:
+            path, file = config_file_path(), {}
     sources: dict[str, str] = {}
 
     def pick(name: str, flag: str | None, env: str, default: str | None) -> str | None:
@@ -168,7 +198,7 @@ def resolve(db: str | None = None, tenant: str | None = None, actor: str | None 
     url = pick("database_url", db, "NOC_DATABASE_URL", None) or default_database_url()
     slug = pick("tenant", tenant, "NOC_TENANT", "default") or "default"
     who = pick("actor", actor, "NOC_ACTOR", None)
-    return Settings(url, slug, who, path, file, sources)
+    return Settings(url, slug, who, path, file, sources, problem)
 
 
 def mask_url(url: str) -> str:

@@ -12,6 +12,7 @@ imported (`--help` stays instant). The notification channels are parsed by
 `services/channels.py`, imported only when `[notify]` is read."""
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ DEFAULT_CORRELATION_WINDOW: Final = correlation_window(DEFAULTS["correlation_win
 @dataclass(frozen=True)
 class Sla:
     """The `[sla]` table: the SLA target of each severity, in seconds (None: no target).
-    Keys that are not severities are ignored, as they always were."""
+    A key that is not a severity is refused when the file is loaded (`check_known_keys`)."""
 
     targets: Mapping[str, int | None] = field(default_factory=dict)
 
@@ -118,7 +119,7 @@ def incident_min_severity(value: Any) -> str | None:
 @dataclass(frozen=True)
 class SnapshotConfig:
     """The `[snapshot]` section: the pass's window and the thresholds of the derived alerts
-    (durations in seconds). Unknown keys are ignored."""
+    (durations in seconds). Unknown keys are refused when the file is loaded (`check_known_keys`)."""
 
     window: int = 300
     device_offline_after: int = 900
@@ -187,9 +188,7 @@ class RetentionPolicy:
         """The merged `[retention]` table, checked: a bad value names its key."""
         if not isinstance(raw, dict):
             raise BadInput("retention: must be a table of settings", 'e.g. [retention] snapshots = "30d"')
-        unknown = sorted(set(raw) - set(RETENTION_KEYS))
-        if unknown:
-            raise BadInput(f"retention.{unknown[0]}: unknown setting", "known: " + ", ".join(RETENTION_KEYS))
+        check_section_keys("retention", raw)  # done at load for the file; here for settings made in code
         ages: dict[str, int | None] = {}
         for kind in (*RETENTION_PURGED, *RETENTION_ARCHIVED):
             value = raw.get(kind)
@@ -217,17 +216,22 @@ class RetentionPolicy:
 NOTIFY_MAX_ATTEMPTS: Final = 6
 NOTIFY_BACKOFF: Final = "1m"
 NOTIFY_MAX_BACKOFF: Final = "1h"
-NOTIFY_KEYS: Final = ("max_attempts", "backoff", "max_backoff", "channels")
+NOTIFY_PARALLEL_CHANNELS: Final = 8
+NOTIFY_MAX_PARALLEL_CHANNELS: Final = 64
+NOTIFY_KEYS: Final = ("max_attempts", "backoff", "max_backoff", "parallel_channels", "channels")
 
 
 @dataclass(frozen=True)
 class NotifyConfig:
-    """The `[notify]` section: the channels by name and the retry policy of the outbox."""
+    """The `[notify]` section: the channels by name, the retry policy of the outbox, and how
+    many channels `notify run` delivers to at once (`parallel_channels`; 1: one message at a
+    time, as before)."""
 
     channels: dict[str, Channel]
     max_attempts: int = NOTIFY_MAX_ATTEMPTS
     backoff: int = 60  # seconds
     max_backoff: int = 3600
+    parallel_channels: int = NOTIFY_PARALLEL_CHANNELS
 
     def delay(self, attempts: int) -> int:
         """Seconds to wait after the `attempts`-th failed attempt: backoff·2^(attempts−1),
@@ -254,8 +258,13 @@ class NotifyConfig:
         max_backoff = reader.duration(section.get("max_backoff", NOTIFY_MAX_BACKOFF), "notify.max_backoff")
         if max_backoff < backoff:
             raise reader.error("notify.max_backoff", "must not be shorter than notify.backoff")
+        parallel = section.get("parallel_channels", NOTIFY_PARALLEL_CHANNELS)
+        if isinstance(parallel, bool) or not isinstance(parallel, int) or \
+                not 1 <= parallel <= NOTIFY_MAX_PARALLEL_CHANNELS:
+            raise reader.error("notify.parallel_channels",
+                               f"must be a whole number from 1 to {NOTIFY_MAX_PARALLEL_CHANNELS}")
         channels = parse_channels(reader, section.get("channels", {}))
-        return cls(channels, max_attempts, backoff, max_backoff)
+        return cls(channels, max_attempts, backoff, max_backoff, parallel)
 
 
 # ---------------------------------------------------------------- audit anchoring
@@ -302,10 +311,7 @@ class IngestLimits:
     def parse(cls, section: Any) -> IngestLimits:
         if not isinstance(section, dict):
             raise BadInput("ingest: must be a table of settings", 'e.g. [ingest] max_record_size = "1MiB"')
-        unknown = set(section) - set(DEFAULTS["ingest"])
-        if unknown:
-            raise BadInput(f"unknown key(s) in [ingest]: {', '.join(sorted(unknown))}",
-                           "the keys are " + ", ".join(DEFAULTS["ingest"]))
+        check_section_keys("ingest", section)  # done at load for the file; here for settings made in code
         return cls(parse_size(section["max_record_size"], "ingest.max_record_size"),
                    clock.parse_duration(section["max_future_skew"], "ingest.max_future_skew"))
 
@@ -313,6 +319,69 @@ class IngestLimits:
     def from_settings(cls, settings: Settings) -> IngestLimits:
         """Kept for callers written before `settings.ingest`."""
         return settings.ingest
+
+
+# ---------------------------------------------------------------- the keys of the file
+
+#: Every key the top level of the config file may hold (DESIGN §2): the settings that flags
+#: and the environment also give, then the tunables and their tables.
+TOP_LEVEL_KEYS: Final = ("database_url", "tenant", "actor", "audit_key_file", "correlation_window",
+                         "incident_min_severity", "sla", "snapshot", "retention", "ingest", "notify")
+#: The keys of each table. `[notify.channels.NAME]` tables are checked by services/channels.py
+#: when `[notify]` is read (the channel's type decides its keys).
+SECTION_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "sla": SEVERITIES,
+    "snapshot": tuple(DEFAULTS["snapshot"]),
+    "retention": RETENTION_KEYS,
+    "ingest": tuple(DEFAULTS["ingest"]),
+    "notify": NOTIFY_KEYS,
+}
+
+
+def did_you_mean(word: str, choices: tuple[str, ...]) -> str | None:
+    """The choice `word` is most likely a typo of (case aside: `critical` is `CRITICAL`), or None."""
+    lowered = {choice.lower(): choice for choice in choices}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def check_known_keys(file: Mapping[str, Any], config_path: Path | None) -> None:
+    """The one rule for the keys of the config file: a key nocctl does not read, at the top
+    level or in one of its tables, is BadInput (exit 65) naming the key and the file, with
+    the key it most likely meant. A typo must not leave a setting at its default unnoticed.
+    Run on every load (`config.resolve`), so every command refuses such a file; the values
+    are still checked only by the commands that read them."""
+    shown = str(config_path) if config_path else "the config file"
+    for key in file:
+        if key not in TOP_LEVEL_KEYS:
+            raise BadInput(f"unknown key \"{key}\" in the config{_hint(key, TOP_LEVEL_KEYS)}",
+                           f"fix the top level of {shown} (before any [table])")
+    for section in SECTION_KEYS:
+        check_section_keys(section, file.get(section), config_path)
+
+
+def check_section_keys(section: str, table: Any, config_path: Path | None = None) -> None:
+    """The rule of `check_known_keys` for one table (not a table: its parser says so)."""
+    if not isinstance(table, dict):
+        return
+    allowed = SECTION_KEYS[section]
+    for key in table:
+        if key not in allowed:
+            raise BadInput(f"{section}: unknown key \"{key}\"{_hint(key, allowed)}",
+                           f"fix the [{section}] section of {config_path or 'the config file'}")
+
+
+def _hint(key: str, allowed: tuple[str, ...]) -> str:
+    """What `key` most likely meant: a close allowed key; in a table, a top-level setting
+    written below a [table] header (TOML puts it in that table); else the allowed keys."""
+    meant = did_you_mean(key, allowed)
+    if meant is not None:
+        return f" (did you mean \"{meant}\"?)"
+    if allowed is not TOP_LEVEL_KEYS and key in TOP_LEVEL_KEYS and key not in SECTION_KEYS:
+        return " (a top-level key: move it above the first [table])"
+    return f" (one of: {', '.join(sorted(allowed))})"
 
 
 DEFAULT_INGEST: Final = IngestLimits.parse(DEFAULTS["ingest"])  # 1 MiB, 600 s

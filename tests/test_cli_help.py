@@ -216,3 +216,14 @@ def test_verbose_shows_the_traceback(admin_cli):
     assert result.exit_code == 77
     assert result.stderr.startswith("Traceback (most recent call last):")
     assert result.stderr.splitlines()[-1].startswith("nocctl: error: 'nobody' is not a NOC operator")
+
+
+def test_a_global_option_after_the_command_says_where_it_goes(run):
+    """`nocctl org import FILE --db URL` (the common slip): exit 2 and the remedy, not a
+    bare 'no such option'."""
+    result = run("org", "import", "examples/org.json", "--db", "sqlite:////tmp/elsewhere.db")
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.strip().endswith(
+        "(--db is a global option: it goes before the command, `nocctl --db … COMMAND`)")
+    other = run("alert", "list", "--bogus")
+    assert other.exit_code == ExitCode.USAGE and "(see 'nocctl alert list --help')" in other.stderr

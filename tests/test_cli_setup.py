@@ -11,6 +11,7 @@ import pytest
 
 from nocctl.services import schema
 from nocctl.services.rbac import os_login
+from nocctl.tunables import TOP_LEVEL_KEYS as KNOWN
 from nocctl.vocabulary import CAPABILITIES
 
 LOGIN = os_login()
@@ -391,19 +392,17 @@ type = "smtp"
 host = "smtp.example"
 username = "noc-mailer"
 password = "smtp-pass-123"
-
+"""
+SECRETS = ("file-db-pass", "tok-9f8e7d", "smtp-pass-123", "hook-path-secret", "query-secret", "header-secret")
+# Tables nocctl does not read are refused (a typo must not lose a setting), so their secrets
+# can never reach `config show`: the refusal names the key, never its value.
+UNKNOWN_SECRETS = """\
 [pagerduty]
 api_key = 987654321
 
 [credentials]
 sms_gateway = "sms-secret-xyz"
-
-[[channel]]
-name = "ops"
-secret = "chan-secret"
 """
-SECRETS = ("file-db-pass", "tok-9f8e7d", "smtp-pass-123", "987654321", "sms-secret-xyz", "chan-secret",
-           "hook-path-secret", "query-secret", "header-secret")
 
 
 def test_config_show_masks_secret_keys_from_the_config_file(cli, tmp_path):
@@ -431,13 +430,21 @@ def test_config_show_masks_secret_keys_from_the_config_file(cli, tmp_path):
                  "token": "***"},
         "mail": {"type": "smtp", "host": "smtp.example", "username": "noc-mailer", "password": "***"},
     }}
-    assert data["pagerduty"] == {"api_key": "***"}
-    assert data["credentials"] == {"sms_gateway": "***"}
-    assert data["channel"] == [{"name": "ops", "secret": "***"}]
     assert data["sources"] == {"database_url": "config", "tenant": "config", "actor": "default"}
     # tunables from the file merge with their defaults
     assert data["correlation_window"] == "15m"
     assert data["sla"] == {"CRITICAL": "4h", "HIGH": "8h", "MEDIUM": "24h", "LOW": "72h"}
+
+
+def test_config_show_refuses_an_unknown_table_without_showing_its_values(cli, tmp_path):
+    config = tmp_path / "secret.toml"
+    config.write_text(SECRET_CONFIG + UNKNOWN_SECRETS)
+    result = cli("config", "show", env={"NOC_CONFIG": str(config)})
+    assert result.exit_code == 65 and result.stdout == ""
+    known = ", ".join(sorted(KNOWN))
+    assert result.stderr == (f'nocctl: error: unknown key "pagerduty" in the config (one of: {known});'
+                             f" fix the top level of {config} (before any [table])\n")
+    assert "987654321" not in result.stderr and "sms-secret-xyz" not in result.stderr
 
 
 def test_config_show_environment_beats_the_config_file(cli, tmp_path):

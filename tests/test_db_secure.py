@@ -468,3 +468,18 @@ def test_migrations_of_a_secured_database(pg_server, tmp_path):
     finally:
         pg_server.drop(url)
         drop_roles(pg_server, db)
+
+
+@needs_pg
+def test_a_person_role_may_run_doctor(world):
+    """`nocctl doctor` needs only what reading needs: a person's login of a secured database
+    reads the schema revision, its tenant and the passes' last runs (pass_run: by tenant); the
+    audit chain needs a tenant-wide noc:audit_view, which alice (client A only) lacks."""
+    result = world.cli("doctor", "--format", "json", role=world.alice_role)
+    checks = {c["check"]: c for c in json.loads(result.stdout)}
+    problems = {name for name, c in checks.items() if c["status"] == "problem"}
+    assert problems <= {f"pass {name}" for name in ("snapshot", "escalate", "notify", "retention")}, checks
+    assert result.exit_code == (65 if problems else 0), result.stderr
+    assert [checks[name]["status"] for name in ("database", "schema", "tenant")] == ["ok"] * 3
+    assert checks["audit chain"]["status"] == "info" and "noc:audit_view" in checks["audit chain"]["remedy"]
+    assert checks["pass locks"]["detail"] == "no pass is running"

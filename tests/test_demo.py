@@ -2,9 +2,13 @@
 the refusal to touch a database that holds data."""
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import sys
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -43,6 +47,8 @@ def filled(pg_server, tmp_path_factory):
     home = tmp_path_factory.mktemp("demo")
     url = pg_server.create() if pg_server is not None else f"sqlite:///{home / 'demo.db'}"
     env = environment(home)
+    (home / "bin").mkdir()
+    env["PATH"] = str(home / "bin")  # no nocctl on PATH: the next steps must say how to run it
     result = invoke(["demo", "--db", url, "--days", DAYS], env)
     yield url, env, home, result
     if pg_server is not None:
@@ -156,6 +162,80 @@ def test_same_seed_and_clock_give_the_same_data(filled, db_url, tmp_path):
     assert query(db_url, "SELECT count(*) FROM incident") == query(filled[0], "SELECT count(*) FROM incident")
 
 
+def test_the_feeds_went_in_and_the_snapshot_pass_ran_through_the_period(filled):
+    url = filled[0]
+    kinds = dict(query(url, "SELECT kind, count(*) FROM feed_record GROUP BY kind"))
+    assert set(kinds) == {"ticket", "work_order", "attendance", "device", "geofence", "security"}, kinds
+    # Every six hours of simulated time, then at the end: the windows span the period.
+    ends = [row[0] for row in query(url, "SELECT DISTINCT window_end FROM snapshot")]
+    assert len(ends) >= 3 * 4
+    # The derived alerts: raised by the pass, and some resolved again when their condition cleared.
+    derived = dict(query(url, "SELECT status, count(*) FROM alert WHERE source = 'nocctl-snapshot' GROUP BY status"))
+    assert derived.get("RESOLVED", 0) > 0 and sum(derived.values()) > derived["RESOLVED"], derived
+    types = {row[0] for row in query(url, "SELECT DISTINCT alert_type FROM alert WHERE source = 'nocctl-snapshot'")}
+    assert {"SLA_BREACH", "ATTENDANCE_MISSING"} <= types, types
+    assert re.search(r"demo: [\d,]+ feed records \(.*\); [\d,]+ snapshot passes wrote [\d,]+ snapshots and raised "
+                     r"[\d,]+ derived alerts", filled[3].stderr)
+
+
+def test_status_and_snapshot_list_show_the_feeds_after_the_demo(filled):
+    url, env = filled[0], filled[1]
+    status = invoke(["--db", url, "status", "--format", "json"], env)
+    assert status.exit_code == 0, status.stderr
+    assert "no snapshots yet" not in status.stdout + status.stderr
+    rows = json.loads(status.stdout)
+    assert {row["client"] for row in rows} == {"ACME", "GLOBEX", "INITECH"}
+    assert all(row["window_end"] is not None for row in rows)
+    for metric in ("tickets_open", "work_orders_pending", "attendance_expected", "attendance_present",
+                   "devices_total"):
+        assert sum(row[metric] for row in rows) > 0, metric
+    assert all(row["sync_health_score"] is not None for row in rows)
+    table = invoke(["--db", url, "status"], env)
+    assert table.exit_code == 0 and "GLOBEX" in table.stdout
+    listed = invoke(["--db", url, "snapshot", "list", "--site", "GLOBEX-BOM-WH2", "--format", "json", "--limit",
+                     "10"], env)
+    assert listed.exit_code == 0, listed.stderr
+    snapshots = json.loads(listed.stdout)
+    assert len(snapshots) == 10  # of the 12 passes of 3 days (every 6 hours)
+    assert sum(s["metrics"]["attendance_expected"] for s in snapshots) > 0
+    assert sum(s["metrics"]["geofence_events"] for s in snapshots) > 0
+
+
+def _expected_invocation() -> str:
+    beside = Path(sys.executable).parent / "nocctl"
+    return shlex.quote(str(beside)) if beside.is_file() else f"{shlex.quote(sys.executable)} -m nocctl"
+
+
+def test_the_next_steps_say_how_to_run_nocctl_when_it_is_not_on_path(filled):
+    """The fixture ran the demo with a PATH that has no nocctl on it."""
+    stderr = filled[3].stderr
+    steps = stderr.split("demo: try next:\n", 1)[1].splitlines()
+    prefix = f"  {_expected_invocation()} --db "
+    assert steps and all(step.startswith(prefix) for step in steps), steps
+    assert any(step.endswith(" status") for step in steps)
+    assert any(" snapshot list " in step for step in steps)
+
+
+def test_invocation_names_the_program_that_runs(monkeypatch, tmp_path):
+    from nocctl.cli.demo import invocation
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(sys, "argv", ["pytest"])  # in-process: the script beside the interpreter
+    assert invocation() == _expected_invocation()
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "py dir" / "python3"))  # no script beside it
+    assert invocation() == f"'{tmp_path}/py dir/python3' -m nocctl"
+    script = tmp_path / "bin" / "nocctl"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(script)])  # run as a console script that is not on PATH
+    assert invocation() == str(script)
+    monkeypatch.setenv("PATH", f"{empty}:{script.parent}")
+    assert invocation() == "nocctl"
+
+
 # ---------------------------------------------------------------- the generator alone
 
 
@@ -214,3 +294,14 @@ def test_quiet_settings_drop_the_notification_channels():
 
     settings = Settings("sqlite://", "default", None, None, {"notify": {"channels": {"x": {}}}, "sla": {"LOW": "1h"}})
     assert demo.quiet_settings(settings).file == {"sla": {"LOW": "1h"}}
+
+
+def test_doctor_right_after_the_demo_is_healthy(filled):
+    """The demo's passes ran in simulated time, not from cron: doctor says they never ran
+    (information) instead of failing on a notify pass 'overdue' minutes after the demo."""
+    url, env = filled[0], filled[1]
+    result = invoke(["--db", url, "doctor", "--format", "json"], env)
+    checks = {c["check"]: c for c in json.loads(result.stdout)}
+    for name in ("snapshot", "escalate", "notify", "retention"):
+        assert checks[f"pass {name}"]["status"] == "info", checks[f"pass {name}"]
+    assert result.exit_code == 0, result.stdout

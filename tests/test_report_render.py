@@ -128,7 +128,7 @@ def test_every_report_renders_in_every_format_from_the_same_data(noc, name):
 
 def test_weekly_json_is_the_whole_document_and_each_section_is_the_single_report(noc):
     document = weekly_document(noc)
-    assert set(document) == {"window", "time_zone", "client", "generated_at", "sections"}
+    assert set(document) == {"window", "time_zone", "client", "generated_at", "sections", "kpis"}
     assert document["window"] == {"since": "2026-02-22T10:00:00Z", "until": NOW}
     assert (document["time_zone"], document["client"], document["generated_at"]) == ("UTC", None, NOW)
     assert list(document["sections"]) == ["mttr", "mtta", "frequency", "sla", "noisy"]
@@ -168,7 +168,20 @@ def test_json_shapes_and_numbers(noc):
     assert [(d["day"], d["alerts"], d["events"]) for d in frequency["by_day"]] == [
         ("2026-02-22", 0, 0), ("2026-02-23", 0, 0), ("2026-02-24", 0, 0), ("2026-02-25", 0, 0),
         ("2026-02-26", 1, 1), ("2026-02-27", 2, 3), ("2026-02-28", 2, 2), ("2026-03-01", 0, 0)]
-    assert as_json(noc, "sla") == {"window": WINDOW, "met": 1, "breached": 1, "pending": 1, "compliance": 0.5}
+    sla = as_json(noc, "sla")
+    assert {k: sla[k] for k in ("window", "met", "breached", "pending", "compliance")} == \
+        {"window": WINDOW, "met": 1, "breached": 1, "pending": 1, "compliance": 0.5}
+    assert list(sla) == ["window", "met", "breached", "pending", "compliance", "by_client", "breaches"]
+    assert sla["by_client"] == {"ACME": {"met": 1, "breached": 0, "pending": 1, "compliance": 1.0},
+                                "GLOBEX": {"met": 0, "breached": 1, "pending": 0, "compliance": 0.0}}
+    [late] = sla["breaches"]["incidents"]
+    assert sla["breaches"]["total"] == 1
+    assert {k: late[k] for k in ("client", "severity", "sla_target", "resolved_at", "open", "late_seconds")} == {
+        "client": "GLOBEX", "severity": "HIGH", "sla_target": "2026-02-28T08:00:00Z", "resolved_at": None,
+        "open": True, "late_seconds": 26 * 3600}
+    assert [(d["day"], d["partial"]) for d in frequency["by_day"]][::7] == [("2026-02-22", True), ("2026-03-01", True)]
+    assert not any(d["partial"] for d in frequency["by_day"][1:-1])
+    assert frequency["by_day"][0]["since"] == WINDOW["since"] and frequency["by_day"][-1]["until"] == NOW
     noisy = as_json(noc, "noisy", "--top", "2")
     assert list(noisy) == ["window", "total_alerts", "sites"]
     assert noisy["total_alerts"] == 5 and len(noisy["sites"]) == 2
@@ -182,7 +195,7 @@ def test_tz_sets_the_days_of_the_trend(noc):
     days = {d["day"]: d["alerts"] for d in frequency["by_day"]}
     assert (days["2026-02-26"], days["2026-02-27"], days["2026-02-28"]) == (0, 3, 2)  # 20:00Z is 01:30 IST
     table = report(noc, "frequency", "--tz", "Asia/Kolkata").stdout
-    assert "days in Asia/Kolkata" in table and "By day (Asia/Kolkata)" in table
+    assert "(Asia/Kolkata)" in table and "By day (Asia/Kolkata)" in table
 
 
 # ---------------------------------------------------------------- CSV
@@ -201,7 +214,7 @@ def test_csv_is_one_flat_table_per_report(noc):
     assert {(r["scope"], r["key"]): (r["alerts"], r["events"]) for r in frequency}[("day", "2026-02-27")] == ("2", "3")
     assert [r["scope"] for r in frequency].count("day") == 8
     assert report(noc, "sla", "--format", "csv").stdout == \
-        "scope,key,met,breached,pending,compliance\noverall,,1,1,1,0.5\n"
+        "scope,key,met,breached,pending,compliance\noverall,,1,1,1,0.5\nclient,ACME,1,0,1,1.0\nclient,GLOBEX,0,1,0,0.0\n"
     noisy = read_csv(report(noc, "noisy", "--format", "csv").stdout)
     assert noisy[0] == {"scope": "overall", "key": "", "client": "", "alerts": "5", "events": "", "suppressed": "",
                         "share": ""}
@@ -219,7 +232,9 @@ def test_csv_is_one_flat_table_per_report(noc):
 
 def test_table_shows_durations_percentages_sparkline_and_definitions(noc):
     mttr = report(noc, "mttr").stdout
-    assert mttr.startswith("MTTR report\n===========\nwindow 2026-02-22T10:00:00Z → 2026-03-01T10:00:00Z · all clients")
+    assert mttr.startswith("MTTR report\n===========\n"
+                           "window Sun 22 Feb 2026 10:00 – Sun 1 Mar 2026 10:00 UTC · all clients"
+                           " · generated Sun 1 Mar 2026 10:00 UTC\n")
     assert "resolved 3 · mean 1h30m · p50 1h · p90 2h36m" in mttr
     assert re.search(r"^MEDIUM +1 +3h +3h +3h$", mttr, flags=re.MULTILINE)
     assert re.search(r"^CRITICAL +0 +— +— +—$", mttr, flags=re.MULTILINE)
@@ -230,7 +245,8 @@ def test_table_shows_durations_percentages_sparkline_and_definitions(noc):
     noisy = report(noc, "noisy").stdout
     assert re.search(r"^ +1 +GLOBEX-PNQ +GLOBEX +2 +2 +0 +40\.0%$", noisy, flags=re.MULTILINE)
     weekly = report(noc, "weekly").stdout
-    assert "alerts 5 · events 6 · MTTA (mean) 23m20s · MTTR (mean) 1h30m · SLA compliance 50.0% · " \
+    assert "alerts 5 (▲ +5, was 0) · events 6 (▲ +6, was 0) · MTTA (mean) 23m20s (no previous value) · " \
+           "MTTR (mean) 1h30m (no previous value) · SLA compliance 50.0% (no previous value) · " \
            "noisiest site GLOBEX-PNQ" in weekly
     assert weekly.count("Definition: ") == 5
 
@@ -241,7 +257,8 @@ def test_empty_window_renders_cleanly(noc):
     assert document["sections"]["mttr"]["overall"] == NONE
     assert document["sections"]["mttr"]["by_client"] == {}
     assert document["sections"]["sla"] == {"window": {"since": "2026-01-01T00:00:00Z", "until": "2026-01-08T00:00:00Z"},
-                                           "met": 0, "breached": 0, "pending": 0, "compliance": None}
+                                           "met": 0, "breached": 0, "pending": 0, "compliance": None,
+                                           "by_client": {}, "breaches": {"total": 0, "limit": 15, "incidents": []}}
     assert document["sections"]["noisy"]["sites"] == [] and document["sections"]["frequency"]["by_type"] == {}
     table = report(noc, "weekly", *window).stdout
     assert "resolved 0 · mean — · p50 — · p90 —" in table
@@ -292,7 +309,12 @@ def hostile_document() -> dict:
         "frequency": {"window": WINDOW, "time_zone": "UTC", "by_type": {EVIL: counts, BREAKER: counts},
                       "by_severity": {s: counts for s in ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")},
                       "by_day": [{"day": "2026-02-28", "alerts": 2, "events": 4}]},
-        "sla": {"window": WINDOW, "met": 1, "breached": 0, "pending": 0, "compliance": 1.0},
+        "sla": {"window": WINDOW, "met": 1, "breached": 1, "pending": 0, "compliance": 0.5,
+                "by_client": {EVIL: {"met": 1, "breached": 1, "pending": 0, "compliance": 0.5}},
+                "breaches": {"total": 3, "limit": 1, "incidents": [
+                    {"id": 7, "title": EVIL + BREAKER, "client": BREAKER, "severity": "HIGH", "status": "NEW",
+                     "created_at": WINDOW["since"], "sla_target": WINDOW["since"], "resolved_at": None, "open": True,
+                     "late_seconds": 3600}]}},
         "noisy": {"window": WINDOW, "total_alerts": 2, "sites": [
             {"site": EVIL, "client": BREAKER, "alerts": 1, "events": 2, "suppressed": 0, "share": 0.5},
             {"site": BREAKER, "client": EVIL, "alerts": 1, "events": 2, "suppressed": 1, "share": 0.5}]},
@@ -390,8 +412,10 @@ def test_export_needs_noc_export_and_is_audited(noc, db_url, tmp_path):
     assert done.exit_code == 0, done.stderr
     assert done.stdout == ""
     assert done.stderr == f"nocctl: wrote the sla report (json) to {target}\n"  # the format from the extension
-    assert json.loads(target.read_text()) == {"window": WINDOW, "met": 0, "breached": 1, "pending": 0,
-                                              "compliance": 0.0}
+    exported = json.loads(target.read_text())
+    assert {k: exported[k] for k in ("window", "met", "breached", "pending", "compliance")} == \
+        {"window": WINDOW, "met": 0, "breached": 1, "pending": 0, "compliance": 0.0}
+    assert list(exported["by_client"]) == ["GLOBEX"]
     [(target_type, target_id, details)] = export_rows(db_url)
     assert (target_type, target_id) == ("report", "sla")
     assert details["file"] == str(target) and details["format"] == "json" and details["client"] == "GLOBEX"
@@ -497,3 +521,92 @@ def test_help_states_each_definition():
         kinds = ("mttr", "mtta", "frequency", "sla", "noisy") if name == "weekly" else (name,)
         assert all(one_line(DEFINITIONS[k]) in text for k in kinds), name
         assert "Examples:" in text and f"nocctl report {name}" in text
+
+
+# ---------------------------------------------------------------- what a manager reads first
+
+def test_times_are_human_in_the_report_zone_in_every_human_format(noc):
+    """No ISO instants, no microseconds in HTML, Markdown or text; JSON keeps ISO instants."""
+    from nocctl.reporting import render
+
+    document = weekly_document(noc, "--tz", "Asia/Kolkata")
+    document["window"] = {"since": "2026-02-22T10:00:00.123456Z", "until": "2026-03-01T10:00:00.654321Z"}
+    document["generated_at"] = "2026-03-01T10:00:00.654321Z"
+    header = "Sun 22 Feb 2026 15:30 – Sun 1 Mar 2026 15:30 IST (Asia/Kolkata)"
+    for fmt in ("table", "markdown", "html"):
+        text = render(document, "weekly", fmt)
+        assert header in text, fmt
+        assert "generated Sun 1 Mar 2026 15:30 IST" in text, fmt
+        assert ".123456" not in text and ".654321" not in text and "T10:00:00" not in text, fmt
+    assert json.loads(render(document, "weekly", "json"))["window"]["since"] == "2026-02-22T10:00:00.123456Z"
+
+
+def test_zone_names_across_a_dst_change_and_without_an_abbreviation():
+    from zoneinfo import ZoneInfo
+
+    from nocctl.reporting.model import span, stamp
+
+    assert span("2026-03-01T05:00:00Z", "2026-03-09T04:00:00Z", ZoneInfo("America/New_York")) == \
+        "Sun 1 Mar 2026 00:00 EST – Mon 9 Mar 2026 00:00 EDT (America/New_York)"
+    assert span("2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z", ZoneInfo("UTC")) == \
+        "Sun 1 Mar 2026 00:00 – Sun 8 Mar 2026 00:00 UTC"
+    assert stamp("2026-03-01T00:00:00Z", ZoneInfo("Asia/Dubai")) in ("Sun 1 Mar 2026 04:00 UTC+04:00",
+                                                                     "Sun 1 Mar 2026 04:00 GST")
+
+
+def test_weekly_shows_change_breaches_sla_by_client_and_partial_days_in_every_format(noc):
+    outputs = {fmt: report(noc, "weekly", "--format", fmt).stdout for fmt in ("table", "markdown", "html")}
+    document = weekly_document(noc)
+    kpis = document["kpis"]
+    assert kpis["previous_window"] == {"since": "2026-02-15T10:00:00Z", "until": "2026-02-22T10:00:00Z"}
+    assert kpis["alerts"] == {"value": 5, "previous": 0, "delta": 5}
+    assert kpis["sla_compliance"] == {"value": 0.5, "previous": None, "delta": None}
+    for fmt, text in outputs.items():
+        plain = one_line(html_lib.unescape(text))
+        assert "Change against the previous 7 days: Sun 15 Feb 2026 10:00 – Sun 22 Feb 2026 10:00 UTC" in plain, fmt
+        assert "▲ +5" in plain and "was 0" in plain, fmt
+        assert "Breached incidents (UTC)" in plain and "open (new)" in plain and "1d2h" in plain, fmt
+        assert "Sat 28 Feb 08:00" in plain, fmt  # the target, in the zone
+        assert "Sun 2026-02-22 (partial: from 10:00)" in plain and "Sun 2026-03-01 (partial: to 10:00)" in plain, fmt
+    assert re.search(r"^GLOBEX +0 +1 +0 +0\.0%$", outputs["table"], flags=re.MULTILINE)
+    assert "| GLOBEX | 0 | 1 | 0 | 0.0% |" in outputs["markdown"]
+    html = outputs["html"]
+    assert 'class="change worse"' in html and 'class="partial-band"' in html and 'class="dot alerts partial"' in html
+    assert 'data-label="late by"' in html and '<table class="stack">' in html
+
+
+def test_the_breached_list_says_how_many_more_and_escapes_titles():
+    from nocctl.reporting import render
+
+    document = hostile_document()
+    for fmt in ("table", "markdown", "html"):
+        text = render(document, "weekly", fmt)
+        assert "… and 2 more breached incidents." in text, fmt
+        assert "<script" not in text.lower() or fmt == "table", fmt
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;A|B C" in render(document, "sla", "html")
+
+
+def test_long_bar_labels_are_wrapped_whole_never_cut():
+    from nocctl.reporting import charts
+
+    label = "BUILDING_MANAGEMENT_SYSTEM_CHILLER_PLANT_COMMUNICATION_LOSS"
+    chart = charts.bars("t", [(label, 3, "3", "bar"), ("SHORT", 1, "1", "bar")], "")
+    assert chart["anchor"] == "start" and chart["x0"] == 0
+    lines = [line["text"] for line in chart["bars"][0]["lines"]]
+    assert "".join(lines) == label and all(len(line) <= charts.LINE_CHARS for line in lines)
+    assert charts.wrap_label("X" * 100) == ["X" * 48, "X" * 48, "X" * 4]
+    side = charts.bars("t", [("ACME", 1, "1", "bar")], "")
+    assert side["anchor"] == "end" and side["bars"][0]["lines"] == [{"text": "ACME", "y": side["bars"][0]["mid"]}]
+
+
+def test_fraction_bars_are_drawn_against_the_whole_not_the_best():
+    """SLA compliance by client: a client at 25% gets a quarter of the track even when it is
+    the best one shown (a full bar would read as 100%)."""
+    from nocctl.reporting import charts
+
+    chart = charts.bars("t", [("ACME", 0.25, "25%", "bad"), ("INITECH", 0.05, "5%", "bad")], "", scale=1.0)
+    acme, initech = chart["bars"]
+    assert acme["width"] == pytest.approx(chart["plot"] * 0.25, abs=0.1)
+    assert initech["width"] == pytest.approx(chart["plot"] * 0.05, abs=0.1)
+    counts = charts.bars("t", [("ACME", 4, "4", "bar"), ("INITECH", 2, "2", "bar")], "")
+    assert counts["bars"][0]["width"] == pytest.approx(counts["plot"], abs=0.1)  # counts: scaled to the largest

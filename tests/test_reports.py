@@ -251,7 +251,8 @@ def test_an_empty_window_reports_zeros_and_nothing_to_divide(noc, new_session, c
     assert data["frequency"]["by_type"] == {} and len(data["frequency"]["by_day"]) == 7
     assert all(d["alerts"] == 0 for d in data["frequency"]["by_day"])
     assert data["sla"] == {"window": data["sla"]["window"], "met": 0, "breached": 0, "pending": 0,
-                           "compliance": None}
+                           "compliance": None, "by_client": {},
+                           "breaches": {"total": 0, "limit": reports.BREACHES_LISTED, "incidents": []}}
     assert data["noisy"]["sites"] == [] and data["noisy"]["total_alerts"] == 0
 
 
@@ -278,3 +279,133 @@ def test_percentile_reference_matches_the_statistics_module():
     assert percentile_cont(values, 0.9) == pytest.approx(statistics.quantiles(values, n=10, method="inclusive")[8])
     assert percentile_cont([4.0], 0.9) == 4.0
     assert math.isclose(percentile_cont([0.0, 10.0], 0.9), 9.0)
+
+
+# ---------------------------------------------------------------- key figures against the previous period
+
+def test_kpis_compare_with_the_previous_period_of_the_same_length(noc, new_session, caller, traffic, monkeypatch):
+    """alerts, events, mean MTTA/MTTR and SLA compliance of the window and of the 7 days
+    before it, against the same numbers computed here from the generated events."""
+    before = SINCE - (UNTIL - SINCE)
+    ingest(noc, [record(900, SINCE - timedelta(days=3, minutes=k), "ACME-MYS", "LOW", "SYNC_DEGRADED")
+                 for k in (2, 1, 0)])  # 1 alert, 3 events
+    # incidents: in the window 1 met + 1 breached; before it 1 met
+    four = timedelta(hours=4)
+    met = _incident(noc, monkeypatch, T0 + timedelta(hours=1))
+    _resolve(noc, monkeypatch, met, T0 + timedelta(hours=2))
+    _incident(noc, monkeypatch, T0 + timedelta(days=2))  # open past its target: breached
+    earlier = _incident(noc, monkeypatch, before + timedelta(days=1))
+    _resolve(noc, monkeypatch, earlier, before + timedelta(days=1) + four)
+    monkeypatch.setenv("NOC_NOW", iso(UNTIL + timedelta(days=1)))
+    document = reports.build(new_session(), caller, ["frequency"], SINCE, UNTIL, compare=True)
+    kpis = document["kpis"]
+    assert kpis["window"] == {"since": iso(SINCE), "until": iso(UNTIL)}
+    assert kpis["previous_window"] == {"since": iso(before), "until": iso(SINCE)}
+
+    def inside(at, start, end):
+        return at is not None and start <= at < end
+
+    def change(now, then):
+        return {"value": now, "previous": then,
+                "delta": None if now is None or then is None else pytest.approx(now - then, abs=0.01)}
+
+    alerts_now = sum(1 for f in traffic if inside(f["first"], SINCE, UNTIL))
+    alerts_then = sum(1 for f in traffic if inside(f["first"], before, SINCE)) + 1
+    assert alerts_then > 1  # the window really has a previous period with alerts
+    assert kpis["alerts"] == {"value": alerts_now, "previous": alerts_then, "delta": alerts_now - alerts_then}
+    assert kpis["events"] == {"value": alerts_now, "previous": alerts_then + 2, "delta": alerts_now - alerts_then - 2}
+    for key, stamp in (("mtta_mean_seconds", "ack"), ("mttr_mean_seconds", "resolve")):
+        def mean(start, end, stamp=stamp):
+            values = [(f[stamp] - f["first"]).total_seconds() for f in traffic if inside(f[stamp], start, end)]
+            return statistics.fmean(values) if values else None
+
+        now, then = mean(SINCE, UNTIL), mean(before, SINCE)
+        got = kpis[key]
+        assert got["value"] == pytest.approx(now, abs=0.01), key
+        assert (got["previous"] is None) if then is None else got["previous"] == pytest.approx(then, abs=0.01), key
+        assert got == change(got["value"], got["previous"]), key
+    mttr = report(new_session, caller, ["mttr"])["mttr"]
+    assert kpis["mttr_mean_seconds"]["value"] == mttr["overall"]["mean_seconds"]
+    assert kpis["sla_compliance"] == {"value": 0.5, "previous": 1.0, "delta": -0.5}
+    assert "kpis" not in reports.build(new_session(), caller, ["sla"], SINCE, UNTIL)  # only when asked
+
+
+def test_kpis_of_an_empty_previous_period_have_no_delta(noc, new_session, caller):
+    ingest(noc, [record(1, T0 + timedelta(hours=3), "ACME-MYS", "HIGH", "DEVICE_OFFLINE")])
+    kpis = reports.build(new_session(), caller, [], SINCE, UNTIL, compare=True)["kpis"]
+    assert kpis["alerts"] == {"value": 1, "previous": 0, "delta": 1}
+    assert kpis["mtta_mean_seconds"] == {"value": None, "previous": None, "delta": None}
+    assert kpis["sla_compliance"] == {"value": None, "previous": None, "delta": None}
+
+
+# ---------------------------------------------------------------- breached incidents and SLA by client
+
+def _incident_for(noc, monkeypatch, created: datetime, client: str, severity="CRITICAL", title=None) -> int:
+    monkeypatch.setenv("NOC_NOW", iso(created))
+    result = noc("incident", "create", "--title", title or f"{client} {severity} at {iso(created)}",
+                 "--severity", severity, "--client", client)
+    assert result.exit_code == 0, result.stderr
+    return int(result.stdout)
+
+
+def test_breached_incidents_are_listed_latest_first_with_how_late(noc, new_session, caller, monkeypatch):
+    """CRITICAL: 4h target; LOW: 72h. Report made at UNTIL."""
+    four = timedelta(hours=4)
+    made = UNTIL
+    a = _incident_for(noc, monkeypatch, T0 + timedelta(hours=1), "ACME")  # resolved 30 min late
+    _resolve(noc, monkeypatch, a, T0 + timedelta(hours=1) + four + timedelta(minutes=30))
+    b = _incident_for(noc, monkeypatch, T0 + timedelta(days=5), "GLOBEX")  # open: made − target late
+    c = _incident_for(noc, monkeypatch, T0 + timedelta(days=1), "GLOBEX")  # resolved on time: met
+    _resolve(noc, monkeypatch, c, T0 + timedelta(days=1, hours=1))
+    d = _incident_for(noc, monkeypatch, T0 + timedelta(hours=3), "INITECH")  # resolved 1 s late
+    _resolve(noc, monkeypatch, d, T0 + timedelta(hours=3) + four + timedelta(seconds=1))
+    _incident_for(noc, monkeypatch, UNTIL - timedelta(hours=1), "INITECH", "LOW")  # pending
+    monkeypatch.setenv("NOC_NOW", iso(made))
+    data = reports.build(new_session(), caller, ["sla"], SINCE, UNTIL)["sections"]["sla"]
+    assert (data["met"], data["breached"], data["pending"]) == (1, 3, 1)
+    breaches = data["breaches"]
+    assert breaches["total"] == 3 and breaches["limit"] == reports.BREACHES_LISTED
+    listed = breaches["incidents"]
+    open_late = int((made - (T0 + timedelta(days=5) + four)).total_seconds())
+    assert [(i["id"], i["client"], i["open"], i["late_seconds"]) for i in listed] == [
+        (b, "GLOBEX", True, open_late), (a, "ACME", False, 1800), (d, "INITECH", False, 1)]
+    first = listed[0]
+    assert first["severity"] == "CRITICAL" and first["title"].startswith("GLOBEX CRITICAL")
+    assert first["sla_target"] == iso(T0 + timedelta(days=5) + four) and first["resolved_at"] is None
+    assert first["created_at"] == iso(T0 + timedelta(days=5)) and first["status"]
+    assert listed[1]["resolved_at"] == iso(T0 + timedelta(hours=1) + four + timedelta(minutes=30))
+    assert data["by_client"] == {
+        "ACME": {"met": 0, "breached": 1, "pending": 0, "compliance": 0.0},
+        "GLOBEX": {"met": 1, "breached": 1, "pending": 0, "compliance": 0.5},
+        "INITECH": {"met": 0, "breached": 1, "pending": 1, "compliance": 0.0},
+    }
+    session = new_session()
+    with session.begin():
+        limited = reports.sla(session, reports.open_scope(session, caller, SINCE, UNTIL), limit=2)
+    assert limited["breaches"]["total"] == 3 and [i["id"] for i in limited["breaches"]["incidents"]] == [b, a]
+    scoped = reports.build(new_session(), caller, ["sla"], SINCE, UNTIL, client_code="GLOBEX")["sections"]["sla"]
+    assert list(scoped["by_client"]) == ["GLOBEX"] and [i["id"] for i in scoped["breaches"]["incidents"]] == [b]
+
+
+# ---------------------------------------------------------------- partial days
+
+def test_a_day_the_window_or_the_clock_cuts_short_is_partial(noc, new_session, caller, monkeypatch):
+    kolkata = ZoneInfo("Asia/Kolkata")
+    since = datetime(2026, 3, 2, 0, 0, tzinfo=kolkata)
+    until = datetime(2026, 3, 5, 14, 0, tzinfo=kolkata)  # the 5th is cut at 14:00
+    monkeypatch.setenv("NOC_NOW", iso(until + timedelta(days=2)))
+    days = report(new_session, caller, ["frequency"], since=since, until=until, tz="Asia/Kolkata")["frequency"]
+    assert [(d["day"], d["partial"]) for d in days["by_day"]] == [
+        ("2026-03-02", False), ("2026-03-03", False), ("2026-03-04", False), ("2026-03-05", True)]
+    assert days["by_day"][-1]["since"] == iso(datetime(2026, 3, 5, tzinfo=kolkata))
+    assert days["by_day"][-1]["until"] == iso(until)
+    # the same whole days, the report made during the last one: it is not over, so partial
+    monkeypatch.setenv("NOC_NOW", iso(datetime(2026, 3, 4, 9, 0, tzinfo=kolkata)))
+    running = report(new_session, caller, ["frequency"], since=since, until=datetime(2026, 3, 5, tzinfo=kolkata),
+                     tz="Asia/Kolkata")["frequency"]
+    assert [d["partial"] for d in running["by_day"]] == [False, False, True]
+    # a window starting mid-day (the default "last 7 days"): the first day is partial too
+    monkeypatch.setenv("NOC_NOW", iso(UNTIL + timedelta(days=1)))
+    utc = report(new_session, caller, ["frequency"], since=SINCE + timedelta(hours=6),
+                 until=UNTIL + timedelta(hours=6))["frequency"]["by_day"]
+    assert [d["partial"] for d in utc] == [True] + [False] * 6 + [True]

@@ -367,7 +367,7 @@ def test_a_second_runner_exits_75(noc, world, engine):
     ('[retention]\nalerts = "0d"\n', "retention.alerts"),
     ('[retention]\nnotifications = true\n', "retention.notifications"),
     ('[retention]\nincidents = "1y"\n', "retention.incidents"),
-    ('[retention]\nsnapshot = "7d"\n', "retention.snapshot"),
+    ('[retention]\nsnapshot = "7d"\n', 'retention: unknown key "snapshot" (did you mean "snapshots"?)'),
     ('[retention]\nbatch_size = 0\n', "retention.batch_size"),
     ('[retention]\narchive_gzip = "yes"\n', "retention.archive_gzip"),
     ('retention = "30d"\n', "retention"),

@@ -132,15 +132,15 @@ def test_tunables_merge_with_defaults(tmp_path, monkeypatch):
 def test_effective_settings_mask_secrets(tmp_path, monkeypatch):
     path = write_config(tmp_path / "s.toml", (
         'database_url = "postgresql+psycopg://noc:hunter2@db.example:5432/noc"\n'
-        '[notify.webhook]\nurl = "https://hooks.example/x"\ntoken = "abc123"\n'
-        '[notify.smtp]\nhost = "mail.example"\npassword = "p4ss"\n'
+        '[notify.channels.webhook]\nurl = "https://hooks.example/x"\ntoken = "abc123"\n'
+        '[notify.channels.smtp]\nhost = "mail.example"\npassword = "p4ss"\n'
     ))
     monkeypatch.setenv("NOC_CONFIG", str(path))
     shown = config.resolve().effective()
     assert shown["database_url"] == "postgresql+psycopg://noc:***@db.example:5432/noc"
     # the path may be the token
-    assert shown["notify"]["webhook"] == {"url": "https://hooks.example/***", "token": "***"}
-    assert shown["notify"]["smtp"] == {"host": "mail.example", "password": "***"}
+    assert shown["notify"]["channels"]["webhook"] == {"url": "https://hooks.example/***", "token": "***"}
+    assert shown["notify"]["channels"]["smtp"] == {"host": "mail.example", "password": "***"}
     assert "hunter2" not in json.dumps(shown) and "abc123" not in json.dumps(shown)
     assert shown["config_file"] == str(path)
 

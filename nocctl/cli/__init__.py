@@ -10,6 +10,7 @@ import click
 from nocctl.cli.common import App
 from nocctl.errors import ExitCode, NocError, from_database_error
 
+GLOBAL_OPTIONS = ("--db", "--tenant", "--as", "--verbose", "--quiet", "--log-format")
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -48,6 +49,10 @@ class NocGroup(click.Group):
         except click.ClickException as exc:
             ctx = getattr(exc, "ctx", None)
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            if isinstance(exc, click.NoSuchOption) and ctx is not None and ctx.parent is not None \
+                    and exc.option_name in GLOBAL_OPTIONS:
+                name = exc.option_name
+                hint = f" ({name} is a global option: it goes before the command, `nocctl {name} … COMMAND`)"
             _fail(exc.format_message() + hint, ExitCode.USAGE if exc.exit_code == 2 else exc.exit_code)
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (`| head`): not worth a message
@@ -89,7 +94,9 @@ def cli(ctx: click.Context, db, tenant, as_user, verbose, quiet, log_format):
     verbosity = -1 if quiet else verbose
     ctx.meta["verbosity"] = verbosity
     log.configure(log_format, verbosity, command=ctx.invoked_subcommand)
-    app = App(config.resolve(db=db, tenant=tenant, actor=as_user), verbosity)
+    # doctor reports a broken config as one of its checks and goes on with the others
+    app = App(config.resolve(db=db, tenant=tenant, actor=as_user, keep_problem=ctx.invoked_subcommand == "doctor"),
+              verbosity)
     ctx.obj = app
     ctx.call_on_close(app.close)
 
@@ -101,11 +108,13 @@ def _register() -> None:
         audit,
         db_role,
         demo,
+        doctor,
         escalation,
         incident,
         ingest,
         integration,
         maintenance,
+        man,
         notify,
         oncall,
         org,
@@ -120,7 +129,7 @@ def _register() -> None:
     )
 
     for module in (setup, org, user, ingest, alert, audit, incident, maintenance, oncall, escalation, notify, prefs,
-                   report, snapshot, status, retention, demo, integration, alertmanager, serve):
+                   report, snapshot, status, retention, demo, doctor, integration, alertmanager, serve, man):
         for command in module.COMMANDS:
             cli.add_command(command)
     db_role.register(user.user)  # `nocctl user db-role` (PostgreSQL multi-user mode)

@@ -1,7 +1,10 @@
-"""`nocctl demo`: a fresh database with a realistic organisation and a month of traffic,
-then the weekly report."""
+"""`nocctl demo`: a fresh database with a realistic organisation, a month of alert traffic and
+operational feeds with the snapshot pass run through it, then the weekly report."""
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import sys
 import time
 from dataclasses import replace
@@ -13,14 +16,32 @@ from nocctl import private
 from nocctl.cli.common import App, note
 
 NEXT_STEPS = (
-    "nocctl{db} alert list --active --severity critical --severity high",
-    "nocctl{db} alert list --status suppressed",
-    "nocctl{db} incident list",
-    "nocctl{db} maintenance list --state all",
-    "nocctl{db} oncall who --client ACME",
-    "nocctl{db} report weekly --format html -o report.html",
-    "nocctl{db} audit verify",
+    "{nocctl}{db} status",
+    "{nocctl}{db} status --by site",
+    "{nocctl}{db} snapshot list --site GLOBEX-BOM-WH2 --limit 12",
+    "{nocctl}{db} alert list --active --severity critical --severity high",
+    "{nocctl}{db} alert list --status suppressed",
+    "{nocctl}{db} incident list",
+    "{nocctl}{db} maintenance list --state all",
+    "{nocctl}{db} oncall who --client ACME",
+    "{nocctl}{db} report weekly --format html -o report.html",
+    "{nocctl}{db} audit verify",
 )
+
+
+def invocation() -> str:
+    """How to run this nocctl again from a shell: `nocctl` when that name on PATH is this
+    program (run as `python -m nocctl` or in-process: the script installed beside this
+    interpreter); else that script's path, or this interpreter's path with `-m nocctl`."""
+    found = shutil.which("nocctl")
+    found_path = Path(found).resolve() if found else None
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is not None and script.name == "nocctl" and script.is_file():  # run as the console script
+        return "nocctl" if found_path == script.resolve() else shlex.quote(str(script.absolute()))
+    beside = Path(sys.executable).parent / "nocctl"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return "nocctl" if found_path == beside.resolve() else shlex.quote(str(beside))
+    return "nocctl" if found_path is not None else f"{shlex.quote(sys.executable)} -m nocctl"
 
 
 class _Progress:
@@ -107,7 +128,11 @@ def demo(ctx: click.Context, db_url, days, seed, html_path):
     traffic through the real ingest path in simulated time — daily rhythm, noisy sites,
     repeats, correlated bursts, alerts held by maintenance, acknowledgements and
     resolutions with realistic delays — while the escalation pass runs as cron would and
-    the NOC shift works the incidents. Prints the weekly report and writes it as HTML.
+    the NOC shift works the incidents. Beside the alerts it loads the sites' operational
+    feeds (tickets, work orders, shifts and check-ins, devices, geofence and security
+    events) and runs the snapshot pass every six hours of simulated time, so `nocctl
+    status`, `snapshot list` and the derived alerts show the month. Prints the weekly
+    report and writes it as HTML.
 
     \b
     nocctl demo                                   # the embedded SQLite database
@@ -158,12 +183,17 @@ def demo(ctx: click.Context, db_url, days, seed, html_path):
          f"acknowledged and {counts.get('resolved', 0):,} resolved by events; {result.escalations:,} escalations "
          f"by the pass and {result.manual_escalations} by hand; {sum(result.incidents_by_status.values()):,} "
          "incidents")
+    feeds = result.feed_records
+    note(f"demo: {sum(feeds.values()):,} feed records ({', '.join(f'{n:,} {kind}' for kind, n in feeds.items())}); "
+         f"{result.snapshot_passes:,} snapshot passes wrote {result.snapshots:,} snapshots and raised "
+         f"{result.derived_created:,} derived alerts ({result.derived_resolved:,} resolved since)")
 
     html = Path(html_path) if html_path else _html_path(app.settings.database_url)
     private.make_dirs(html.parent)  # 0700 when made here; the report itself is 0600 (AtomicFile)
     shown = weekly_report(ctx, app, html)
 
-    db_option = f" --db {where}" if app.settings.sources.get("database_url") == "flag" else ""
+    db_option = f" --db {shlex.quote(where)}" if app.settings.sources.get("database_url") == "flag" else ""
+    nocctl = invocation()
     note(f"demo: database {where} (tenant {app.settings.tenant}, admin {admin})")
     if shown:
         note(f"demo: weekly report as HTML: {html}")
@@ -171,7 +201,7 @@ def demo(ctx: click.Context, db_url, days, seed, html_path):
         note("demo: this nocctl has no `report weekly` yet: no report printed")
     note("demo: try next:")
     for line in NEXT_STEPS:
-        note("  " + line.format(db=db_option))
+        note("  " + line.format(nocctl=nocctl, db=db_option))
 
 
 COMMANDS = (demo,)

@@ -15,6 +15,7 @@ import click
 
 from nocctl import output, private
 from nocctl.cli.common import App, emit_rows, listing_options, note, pass_app
+from nocctl.cli.inputs import InputFile
 from nocctl.vocabulary import FEED_KINDS
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class IngestGroup(click.Group):
 
 
 @click.group(cls=IngestGroup, invoke_without_command=True)
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("files", nargs=-1, type=InputFile())
 @click.option("--kind", type=click.Choice(KINDS, case_sensitive=False), default="alert", show_default=True,
               help="What the records are: alerts, or the records of an operational feed.")
 @click.option("--format", "input_format", type=click.Choice(FORMATS), default="auto", show_default=True,
@@ -174,6 +175,9 @@ def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, b
     Bad records are reported on stderr, kept in the dead-letter table (`nocctl ingest
     rejects list`) and never stop the good ones. Exit 0: all accepted; 65: some rejected
     (the rest committed); 75: database unavailable or locked (safe to retry).
+
+    A path examples/… that does not exist here reads the example shipped with nocctl
+    (examples/alerts.ndjson, examples/feeds/tickets.ndjson, …) from any directory.
     """
     if ctx.invoked_subcommand is not None:
         return

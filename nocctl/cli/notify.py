@@ -13,16 +13,20 @@ def notify():
 
     Escalation queues messages here; `notify run` (cron, every minute) delivers the due
     ones through the channels of the [notify] section of the config file — a webhook
-    POST of the JSON payload, a command run with the JSON on stdin, or a mail over SMTP.
-    A failed attempt is retried with exponential backoff (1m, 2m, 4m… up to 1h by
-    default) until max_attempts (default 6), then the message is FAILED; nothing is
-    deleted, and `notify retry` queues it again.
+    POST of the JSON payload, a command run with the JSON on stdin, or a mail over SMTP;
+    a channel's `template` (slack, teams, text, or a Jinja2 file) shapes what it sends.
+    Channels are served at once (parallel_channels, default 8), the messages of each in
+    order. `notify test CHANNEL` tries a channel now. A failed attempt is retried with
+    exponential backoff (1m, 2m, 4m… up to 1h by default) until max_attempts (default
+    6), then the message is FAILED; nothing is deleted, and `notify retry` queues it
+    again.
 
     \b
     [notify.channels.ops-hook]
     type = "webhook"
     url = "https://hooks.example.com/T0/XYZ"
     severities = ["CRITICAL", "HIGH"]
+    template = "slack"
     """
 
 
@@ -111,6 +115,45 @@ def retry(ctx: click.Context, ids, fmt):
 
     app: App = ctx.obj
     report_moves(ctx, service.retry(app.session(write=True), app.caller(), ids), "notification", fmt)
+
+
+@notify.command("test")
+@click.argument("channel")
+@click.option("--to", "to", metavar="ADDRESS",
+              help="The address an smtp channel mails the test to (required for smtp).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format of the result.")
+@click.pass_context
+def test(ctx: click.Context, channel, to, fmt):
+    """Send one test message through CHANNEL now and say whether it was delivered.
+
+    \b
+    nocctl notify test ops-hook
+    nocctl notify test mail --to asha.rao@example.com
+    nocctl notify test ops-slack --format json
+
+    The message is built like an escalation's (so the channel's template is tried on it)
+    and clearly marked as a test: kind "test", "test": true, subject "[TEST] …", an alert
+    of type NOCCTL_TEST that says no alert is concerned. It is sent at once, synchronously,
+    bypassing the outbox and the channel's severity filter; nothing is written to the
+    database. Exit 0 delivered; 75 not delivered (the error is printed; safe to retry);
+    65 the [notify] section or the channel's template is wrong (the key is named); 3 no
+    such channel; 2 an smtp channel without --to.
+    """
+    from nocctl import clock, output
+    from nocctl.errors import TemporaryFailure
+    from nocctl.services import notify as service
+
+    app: App = ctx.obj
+    result = service.send_test(app.settings, channel, clock.now(), to)
+    if fmt == "json":
+        output.write(output.to_json(result.as_dict()) + "\n")
+    elif result.delivered:
+        click.echo(f"channel {result.channel}: delivered ({result.type}, template {result.template}, "
+                   f"{result.duration_ms} ms)")
+    if not result.delivered:
+        raise TemporaryFailure(f"channel {result.channel}: the test message was not delivered: {result.error}",
+                               f"check the channel's endpoint, then run `nocctl notify test {result.channel}` again")
 
 
 COMMANDS = (notify,)

@@ -5,6 +5,7 @@ import click
 
 from nocctl import output
 from nocctl.cli.common import App, emit_object, emit_rows, listing_options, pass_app, say, show_options
+from nocctl.cli.inputs import InputFile
 
 
 @click.group()
@@ -54,7 +55,7 @@ def site_add(app: App, code, client_code, name, city, state, in_charge, fmt):
 
 
 @org.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("file", type=InputFile())
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON on stdout.")
 @pass_app
 def import_(app: App, file, as_json):
@@ -68,6 +69,9 @@ def import_(app: App, file, as_json):
 
     Upserts by code/username, so running it again changes nothing. All or nothing: every
     bad row is reported with its line and nothing is applied when any row is bad.
+
+    A path examples/… that does not exist here (outside a checkout) reads the example
+    shipped with nocctl: `nocctl org import examples/org.json` works from any directory.
     """
     import sys
 

@@ -18,7 +18,8 @@ SUMMARIES = {
     "frequency": "Alerts and events by type, by severity and per day (with a sparkline of the trend).",
     "sla": "SLA compliance of the incidents created in the window: met, breached, pending.",
     "noisy": "The noisiest sites: most alerts first, with events, suppressed alerts and share.",
-    "weekly": "All five reports in one document: MTTR, MTTA, frequency, SLA and noisy sites.",
+    "weekly": "All five reports in one document, with the key figures against the previous period, the breached "
+              "incidents and SLA by client.",
 }
 
 EXAMPLES = {
@@ -54,8 +55,8 @@ def report():
 
     Every report covers a window — the last 7 days ending now unless --days or
     --since/--until say otherwise — and the alerts and incidents of the clients and sites
-    you may view (--client narrows it to one client). The daily trend of the frequency
-    report counts days in --tz (default UTC).
+    you may view (--client narrows it to one client). Days are counted, and times shown, in
+    --tz (default UTC); a day the window or the clock cuts short is marked partial.
 
     Formats: table (the terminal, with a sparkline of the daily trend), json (the report's
     data, stable snake_case keys), csv (one flat table), markdown (GitHub tables) and html
@@ -81,8 +82,8 @@ def _options(top: bool):
         click.option("--days", type=click.IntRange(1), help="The N days before --until (default 7)."),
         click.option("--since", metavar="TIME", help="Window start, included: ISO 8601 or relative (2h, 30m, 1d)."),
         click.option("--until", metavar="TIME", help="End of the window, excluded (the same forms; default: now)."),
-        click.option("--tz", metavar="ZONE", help="IANA time zone of the days of the daily trend, e.g. Asia/Kolkata "
-                                                  "(default UTC)."),
+        click.option("--tz", metavar="ZONE", help="IANA time zone of the report's days and of the times it shows, "
+                                                  "e.g. Asia/Kolkata (default UTC; JSON keeps UTC instants)."),
     ]
     if top:
         options.append(click.option("--top", type=click.IntRange(1), default=10, show_default=True,
@@ -123,7 +124,8 @@ def run(app: App, name: str, *, client, days, since, until, tz, top, fmt, out) -
     fmt = fmt or format_for(out) or "table"
     kinds = sections_of(name)
     if not out or out == "-":
-        document = reports.build(app.session(), app.caller(), kinds, start, end, tz, client, top)
+        document = reports.build(app.session(), app.caller(), kinds, start, end, tz, client, top,
+                                 compare=name == "weekly")
         output.write(render(document, name, fmt))
         return
     path = os.path.abspath(out)
@@ -132,7 +134,8 @@ def run(app: App, name: str, *, client, days, since, until, tz, top, fmt, out) -
     # (fsync'ed) before the export is recorded, so a full disk (exit 75) records none
     # either; the file replaces the old one in one step, after the audit row.
     with output.AtomicFile(out) as target:
-        document = reports.build(app.session(), app.caller(), kinds, start, end, tz, client, top, export=True)
+        document = reports.build(app.session(), app.caller(), kinds, start, end, tz, client, top, export=True,
+                                 compare=name == "weekly")
         target.write(render(document, name, fmt))
         target.sync()
         reports.record_export(app.session(write=True), app.caller(), document,

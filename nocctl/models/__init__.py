@@ -11,6 +11,7 @@ from nocctl.models.integration import Integration
 from nocctl.models.maintenance import MaintenanceWindow
 from nocctl.models.oncall import OncallMember, OncallOverride, OncallSchedule
 from nocctl.models.org import BusinessUnit
+from nocctl.models.passrun import PassRun
 from nocctl.models.person import AccessGrant, Person
 from nocctl.models.prefs import OperatorPref
 from nocctl.models.snapshot import Snapshot
@@ -35,6 +36,7 @@ __all__ = [
     "OncallOverride",
     "OncallSchedule",
     "OperatorPref",
+    "PassRun",
     "Person",
     "Snapshot",
     "Tenant",

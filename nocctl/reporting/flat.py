@@ -36,6 +36,8 @@ def rows(kind: str, data: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
             yield {"scope": "day", "key": day["day"], "alerts": day["alerts"], "events": day["events"]}
     elif kind == "sla":
         yield {"scope": "overall", "key": "", **{k: data[k] for k in ("met", "breached", "pending", "compliance")}}
+        for code, counts in data.get("by_client", {}).items():
+            yield {"scope": "client", "key": code, **counts}
     elif kind == "noisy":
         yield {"scope": "overall", "key": "", "alerts": data["total_alerts"]}
         for site in data["sites"]:

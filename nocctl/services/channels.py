@@ -4,10 +4,11 @@ over SMTP — and their `[notify.channels.NAME]` tables, parsed into one typed o
 
 Every channel is a `Channel`: a name, a timeout, an optional severity filter (`accepts`) and
 `send(Delivery) -> Attempt`. `deliver` sends through any channel and never raises: one
-broken channel must not stop the pass. Secrets (webhook URLs, header values, the SMTP
-password) are kept out of `repr`, and no error repeats them: errors name the channel or the
-key, never the address or the value. The outbox and the pass that calls the channels are in
-`services/notify.py`."""
+broken channel must not stop the pass. What a channel sends is its `template`'s rendering of
+the payload (`services/notify_templates.py`; by default the payload as JSON). Secrets
+(webhook URLs, header values, the SMTP password) are kept out of `repr`, and no error
+repeats them: errors name the channel or the key, never the address or the value. The
+outbox and the pass that calls the channels are in `services/notify.py`."""
 from __future__ import annotations
 
 import contextlib
@@ -33,9 +34,11 @@ from nocctl.vocabulary import NOTIFICATION_CHANNEL_TYPES, SEVERITIES
 if TYPE_CHECKING:
     import smtplib
 
+    from nocctl.services.notify_templates import Template
+
 ERROR_CHARS = 200  # last_error is kept short: a reason, not a log
 DEFAULT_SUBJECT = "nocctl notification"
-COMMON_KEYS = ("type", "timeout", "severities")
+COMMON_KEYS = ("type", "timeout", "severities", "template", "template_format")
 
 
 # ---------------------------------------------------------------- the interface
@@ -46,6 +49,7 @@ class Common(NamedTuple):
     name: str
     timeout: int
     severities: frozenset[str] | None
+    template: Template | None = None
 
 
 @dataclass(frozen=True)
@@ -60,13 +64,20 @@ class Attempt:
 SENT = Attempt(True)
 
 
+class Rendered(NamedTuple):
+    """A body and its media type (`application/json`, `text/plain; charset=utf-8`)."""
+
+    text: str
+    media_type: str
+
+
 @dataclass(frozen=True)
 class Delivery:
-    """One outbox row as a channel sends it: its id, the JSON payload (an object, as queued;
-    `subject` and `text` shape a mail), the recipient's email address (an smtp channel mails
-    them) and the pass's clock."""
+    """One outbox row as a channel sends it: its id (`test-…` for `notify test`), the JSON
+    payload (an object, as queued; `subject` and `text` shape a mail), the recipient's email
+    address (an smtp channel mails them) and the pass's clock."""
 
-    notification_id: int
+    notification_id: int | str
     payload: object
     email: str | None
     now: datetime
@@ -84,11 +95,36 @@ class Channel(ABC):
     name: str
     timeout: int  # seconds
     severities: frozenset[str] | None = None  # None: every message
+    template: Template | None = None  # None: the payload as JSON (notify_templates.DEFAULT)
 
     def accepts(self, severity: str | None) -> bool:
         """The channel's `severities` filter lets a message of this severity through (a
         message without a severity passes only channels without a filter)."""
         return self.severities is None or (severity is not None and severity.upper() in self.severities)
+
+    @property
+    def template_label(self) -> str:
+        return self.template.label if self.template is not None else "json"
+
+    def render(self, message: Delivery) -> Rendered:
+        """The body to send: the template's rendering of the payload, or the payload as JSON.
+        RenderError (notify_templates) when the template fails or yields invalid JSON."""
+        if self.template is None:
+            return Rendered(json.dumps(message.payload, ensure_ascii=False), "application/json")
+        return Rendered(self.template.render(message.payload, message.notification_id, self.name),
+                        self.template.media_type)
+
+    def rendered(self, message: Delivery) -> Rendered | Attempt:
+        """`render`, with a failure turned into a failed attempt (retried: a fixed template
+        file is read at the next run)."""
+        if self.template is None:  # the payload as JSON: cannot fail, and needs no Jinja
+            return self.render(message)
+        from nocctl.services.notify_templates import RenderError
+
+        try:
+            return self.render(message)
+        except RenderError as exc:
+            return Attempt(False, short_error(str(exc)))
 
     @classmethod
     @abstractmethod
@@ -142,7 +178,8 @@ def deliver(channel: Channel, message: Delivery) -> Attempt:
 
 @dataclass(frozen=True, kw_only=True)
 class WebhookChannel(Channel):
-    """A POST of the JSON payload; any answer but 2xx (redirects included) is a failure."""
+    """A POST of the body (the JSON payload, or its template's rendering, sent with the
+    template's media type); any answer but 2xx (redirects included) is a failure."""
 
     kind: ClassVar[str] = "webhook"
     keys: ClassVar[tuple[str, ...]] = ("url", "headers")
@@ -167,7 +204,8 @@ class WebhookChannel(Channel):
             if not isinstance(value, str) or "\r" in value or "\n" in value:
                 raise reader.error(f"{where}.headers", f"the value of {header!r} must be one line of text")
             checked[header] = value
-        return cls(name=common.name, timeout=common.timeout, severities=common.severities, url=url, headers=checked)
+        return cls(name=common.name, timeout=common.timeout, severities=common.severities,
+                   template=common.template, url=url, headers=checked)
 
     def send(self, message: Delivery) -> Attempt:
         import urllib.error
@@ -180,9 +218,11 @@ class WebhookChannel(Channel):
             def redirect_request(self, *args: object, **kwargs: object) -> None:
                 return None
 
-        body = json.dumps(message.payload, ensure_ascii=False).encode()
-        request = urllib.request.Request(self.url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": "nocctl",
+        rendered = self.rendered(message)
+        if isinstance(rendered, Attempt):
+            return rendered
+        request = urllib.request.Request(self.url, data=rendered.text.encode(), method="POST", headers={
+            "Content-Type": rendered.media_type, "User-Agent": "nocctl",
             "X-Noc-Notification-Id": str(message.notification_id), **self.headers})
         opener = urllib.request.build_opener(_NoRedirect)
         try:
@@ -205,8 +245,9 @@ class WebhookChannel(Channel):
 
 @dataclass(frozen=True, kw_only=True)
 class CommandChannel(Channel):
-    """`sh -c COMMAND` with the JSON payload on stdin, `NOC_NOTIFICATION_ID` and `NOC_CHANNEL`
-    in its environment; exit 0 is success. At its timeout it is killed with all it started."""
+    """`sh -c COMMAND` with the body (the JSON payload, or its template's text) on stdin,
+    `NOC_NOTIFICATION_ID` and `NOC_CHANNEL` in its environment; exit 0 is success. At its
+    timeout it is killed with all it started."""
 
     kind: ClassVar[str] = "command"
     keys: ClassVar[tuple[str, ...]] = ("command",)
@@ -217,9 +258,12 @@ class CommandChannel(Channel):
     @classmethod
     def parse(cls, reader: ConfigReader, where: str, table: Mapping[str, object], common: Common) -> Channel:
         return cls(name=common.name, timeout=common.timeout, severities=common.severities,
-                   command=reader.text(table, "command", where, "command"))
+                   template=common.template, command=reader.text(table, "command", where, "command"))
 
     def send(self, message: Delivery) -> Attempt:
+        rendered = self.rendered(message)
+        if isinstance(rendered, Attempt):
+            return rendered
         env = {**os.environ, "NOC_NOTIFICATION_ID": str(message.notification_id), "NOC_CHANNEL": self.name}
         try:
             # Its own process group, so a timeout kills what the shell started too (a grandchild
@@ -229,8 +273,7 @@ class CommandChannel(Channel):
         except OSError as exc:
             return Attempt(False, f"cannot run the command: {exc.strerror or type(exc).__name__}")
         try:
-            _, stderr = process.communicate(json.dumps(message.payload, ensure_ascii=False).encode(),
-                                            timeout=self.timeout)
+            _, stderr = process.communicate(rendered.text.encode(), timeout=self.timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -253,8 +296,9 @@ class CommandChannel(Channel):
 
 @dataclass(frozen=True, kw_only=True)
 class SmtpChannel(Channel):
-    """A mail to the message's recipient, with the payload's `subject` and `text` (else the
-    default subject and the payload as JSON). A recipient without an address fails at once."""
+    """A mail to the message's recipient, with the payload's `subject` and, as its body, the
+    channel's template's text when it names one, else the payload's `text` (else the payload
+    as JSON); without `subject` the default one. A recipient without an address fails at once."""
 
     kind: ClassVar[str] = "smtp"
     keys: ClassVar[tuple[str, ...]] = ("host", "port", "starttls", "ssl", "username", "password", "from")
@@ -287,11 +331,11 @@ class SmtpChannel(Channel):
         sender = reader.text(table, "from", where, "smtp")
         if "@" not in sender or any(c in sender for c in "\r\n"):
             raise reader.error(where, "\"from\" must be an email address")
-        return cls(name=common.name, timeout=common.timeout, severities=common.severities, host=host.strip(),
-                   port=port, starttls=starttls, use_ssl=use_ssl, username=username, password=password,
-                   sender=sender.strip())
+        return cls(name=common.name, timeout=common.timeout, severities=common.severities,
+                   template=common.template, host=host.strip(), port=port, starttls=starttls, use_ssl=use_ssl,
+                   username=username, password=password, sender=sender.strip())
 
-    def mail(self, message: Delivery, to: str) -> EmailMessage:
+    def mail(self, message: Delivery, to: str, body: str | None = None) -> EmailMessage:
         from email.utils import format_datetime, make_msgid
 
         payload = message.payload
@@ -303,7 +347,9 @@ class SmtpChannel(Channel):
         mail["Date"] = format_datetime(message.now)
         mail["Message-ID"] = make_msgid(f"nocctl.{message.notification_id}", domain=self.sender.rpartition("@")[2])
         text = payload.get("text") if isinstance(payload, dict) else None
-        mail.set_content(str(text) if text else json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=True))
+        if body is None:  # no template: the payload's text, else the payload as JSON
+            body = str(text) if text else json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=True)
+        mail.set_content(body)
         return mail
 
     def send(self, message: Delivery) -> Attempt:
@@ -312,8 +358,14 @@ class SmtpChannel(Channel):
         to = message.email
         if not to or not to.strip():
             return Attempt(False, "recipient has no email address", permanent=True)
+        body = None
+        if self.template is not None:
+            rendered = self.rendered(message)
+            if isinstance(rendered, Attempt):
+                return rendered
+            body = rendered.text
         try:
-            mail = self.mail(message, to.strip())
+            mail = self.mail(message, to.strip(), body)
         except (ValueError, TypeError) as exc:
             return Attempt(False, f"cannot build the mail ({type(exc).__name__})", permanent=True)
         try:
@@ -389,7 +441,12 @@ def parse_channel(reader: ConfigReader, name: str, raw: object) -> Channel:
                 raise reader.error(where, f"\"severities\" lists {severity!r}, which is not one of "
                                           f"{', '.join(SEVERITIES)}")
         severities = frozenset(s.upper() for s in listed)
-    return channel_type.parse(reader, where, table, Common(name, timeout, severities))
+    template = None
+    if "template" in table or "template_format" in table:  # Jinja is imported only for a channel that needs it
+        from nocctl.services import notify_templates
+
+        template = notify_templates.from_config(reader, where, table)
+    return channel_type.parse(reader, where, table, Common(name, timeout, severities, template))
 
 
 def parse_channels(reader: ConfigReader, raw: object) -> dict[str, Channel]:

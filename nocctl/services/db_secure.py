@@ -216,6 +216,8 @@ TABLES: dict[str, Rules] = {
     "ingest_event": Rules(_in_tenant(), insert=_in_tenant()),
     # Keys are stored hashed (SHA-256 of 256 random bits): reading the hash gives nothing.
     "integration": Rules(_in_tenant(), insert=_INTEGRATION_WRITE, update=_INTEGRATION_WRITE),
+    # The last run of each cron pass: written by the passes (services), read by `nocctl doctor`.
+    "pass_run": Rules(_in_tenant()),
 }
 SCOPED_TABLES = tuple(name for name, rules in TABLES.items() if rules.scoped)
 

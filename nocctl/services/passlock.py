@@ -60,3 +60,36 @@ def hold(engine: Engine, name: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing drops the flock
+
+
+def held(engine: Engine, name: str) -> bool | None:
+    """Whether pass `name`'s lock is held now (None: cannot tell), for `nocctl doctor`.
+    Looks, never holds it: PostgreSQL's pg_locks (readable by every login); on SQLite a
+    non-blocking shared flock of the lock file, released at once (a runner starting in that
+    instant exits 75 as if another ran: the next run does its work). No lock file: not held."""
+    if engine.dialect.name == "postgresql":
+        key = _key(name) & 0xFFFF_FFFF_FFFF_FFFF  # a bigint key is (classid, objid), objsubid 1
+        with engine.connect() as connection:
+            return bool(connection.scalar(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND classid::text::bigint = :high AND objid::text::bigint = :low"),
+                {"high": key >> 32, "low": key & 0xFFFF_FFFF}))
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is None:
+        return False
+    try:
+        fd = os.open(f"{path}.{name}.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # closing drops the shared lock
+    return False

@@ -4,7 +4,35 @@ interpolation over window-function ranks), never by loading alerts into Python.
 
 Every report covers the alerts and incidents the caller can see, in [since, until), for one
 client or all. Each function returns plain data (the JSON shapes of DESIGN §7, plus the
-window); rendering lives in `nocctl.reporting`."""
+window); rendering lives in `nocctl.reporting`.
+
+Keys added to the DESIGN §7 shapes (only added; the documented ones are unchanged):
+
+===============================  ===============================================================
+key                              meaning
+===============================  ===============================================================
+``kpis`` (weekly document only)  the key figures against the previous period of the same
+                                 length, ending where this window starts: ``window``,
+                                 ``previous_window`` ({since, until}), and for each of
+                                 ``alerts``, ``events``, ``mtta_mean_seconds``,
+                                 ``mttr_mean_seconds``, ``sla_compliance``: ``{"value",
+                                 "previous", "delta"}`` (delta = value − previous; null when
+                                 either is null; compliance as a fraction)
+``frequency.by_day[].partial``   true when the window does not cover the whole local day (it
+                                 starts after the day's start or ends before its end) or the
+                                 day has not ended when the report is made
+``frequency.by_day[].since`` /   the instants the day's row really covers (the day clipped to
+``frequency.by_day[].until``     the window)
+``sla.by_client``                ``{CODE: {"met", "breached", "pending", "compliance"}}``, the
+                                 same counts per client (``(no client)`` for incidents without)
+``sla.breaches``                 ``{"total", "limit", "incidents": [{"id", "title", "client",
+                                 "severity", "status", "created_at", "sla_target",
+                                 "resolved_at", "open", "late_seconds"}]}``: the breached
+                                 incidents, latest past target first, at most ``limit`` of
+                                 ``total``; late_seconds = (resolved or closed, or the report
+                                 time while open) − sla_target
+===============================  ===============================================================
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,12 +41,13 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Float, Integer, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from nocctl import clock
 from nocctl.errors import BadInput
 from nocctl.models import Alert, BusinessUnit, Incident
+from nocctl.models.base import UTCDateTime
 from nocctl.services import access, audit
 from nocctl.services.access import Scope as Access
 from nocctl.services.rbac import Actor, Caller
@@ -26,6 +55,8 @@ from nocctl.vocabulary import SEVERITIES
 
 KINDS = ("mttr", "mtta", "frequency", "sla", "noisy")
 EXPORT = "noc:export"
+BREACHES_LISTED = 15  # breached incidents listed by name; the rest are counted
+NO_CLIENT = "(no client)"
 
 
 # ---------------------------------------------------------------- scope
@@ -48,6 +79,10 @@ class Scope:
 
     def window(self) -> dict[str, Any]:
         return {"since": clock.isoformat(self.since), "until": clock.isoformat(self.until)}
+
+    def previous(self) -> tuple[datetime, datetime]:
+        """The previous period: as long as this window, ending where it starts."""
+        return self.since - (self.until - self.since), self.since
 
     def alerts(self, *conditions) -> list:
         """The WHERE of the alerts in scope (plus `conditions`)."""
@@ -148,6 +183,12 @@ def mtta(session: Session, scope: Scope) -> dict[str, Any]:
 
 def days(scope: Scope) -> list[tuple[str, datetime, datetime]]:
     """The report's local days as (date, start, end) instants clipped to [since, until)."""
+    return [(label, start, end) for label, start, end, _ in day_spans(scope)]
+
+
+def day_spans(scope: Scope) -> list[tuple[str, datetime, datetime, bool]]:
+    """`days()` with whether each day is partial: the clip to the window cut it, or it has
+    not ended when the report is made (its counts are still growing)."""
     out = []
     day = scope.since.astimezone(scope.zone).date()
     while True:
@@ -155,7 +196,8 @@ def days(scope: Scope) -> list[tuple[str, datetime, datetime]]:
         end = datetime.combine(day + timedelta(days=1), time(), scope.zone).astimezone(UTC)
         if start >= scope.until:
             break
-        out.append((day.isoformat(), max(start, scope.since), min(end, scope.until)))
+        partial = start < scope.since or end > scope.until or end > scope.now
+        out.append((day.isoformat(), max(start, scope.since), min(end, scope.until), partial))
         day += timedelta(days=1)
     return out
 
@@ -168,10 +210,10 @@ def frequency(session: Session, scope: Scope) -> dict[str, Any]:
         .order_by(func.count().desc(), Alert.alert_type))}
     by_severity = {s: {"alerts": int(n), "events": int(e)} for s, n, e in session.execute(
         select(Alert.severity, func.count(), events).where(*where).group_by(Alert.severity))}
-    local_days = days(scope)
+    local_days = day_spans(scope)
     # The local day of each alert as a CASE over the day boundaries: correct across DST on
     # both databases, and grouped in SQL.
-    bucket = case(*((Alert.first_seen_at < end, index) for index, (_, _, end) in enumerate(local_days)),
+    bucket = case(*((Alert.first_seen_at < end, index) for index, (_, _, end, _) in enumerate(local_days)),
                   else_=len(local_days)) if local_days else literal(0)
     counted = {int(i): (int(n), int(e)) for i, n, e in session.execute(
         select(bucket.label("day"), func.count(), events).where(*where).group_by(bucket))}
@@ -180,32 +222,125 @@ def frequency(session: Session, scope: Scope) -> dict[str, Any]:
         "time_zone": scope.zone.key,
         "by_type": by_type,
         "by_severity": {sev: by_severity.get(sev, {"alerts": 0, "events": 0}) for sev in SEVERITIES},
-        "by_day": [{"day": label, "alerts": counted.get(i, (0, 0))[0], "events": counted.get(i, (0, 0))[1]}
-                   for i, (label, _, _) in enumerate(local_days)],
+        "by_day": [{"day": label, "alerts": counted.get(i, (0, 0))[0], "events": counted.get(i, (0, 0))[1],
+                    "partial": partial, "since": clock.isoformat(start), "until": clock.isoformat(end)}
+                   for i, (label, start, end, partial) in enumerate(local_days)],
     }
 
 
 # ---------------------------------------------------------------- SLA
 
-def sla(session: Session, scope: Scope) -> dict[str, Any]:
-    done = func.coalesce(Incident.resolved_at, Incident.closed_at)
+def _seconds(session: Session, later, earlier):
+    """later − earlier in seconds, in SQL on either database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def _compliance(met: int, breached: int) -> float | None:
+    judged = met + breached
+    return round(met / judged, 4) if judged else None
+
+
+def _sla_where(scope: Scope, since: datetime, until: datetime) -> list:
     where = [Incident.tenant_id == scope.actor.tenant_id, scope.access.visible(Incident.client_id, Incident.site_id),
-             Incident.created_at >= scope.since, Incident.created_at < scope.until, Incident.sla_target.is_not(None)]
+             Incident.created_at >= since, Incident.created_at < until, Incident.sla_target.is_not(None)]
     if scope.client_id is not None:
         where.append(Incident.client_id == scope.client_id)
+    return where
 
-    def count(condition):
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    met, breached, pending = session.execute(select(
-        count(and_(done.is_not(None), done <= Incident.sla_target)),
-        count(or_(and_(done.is_not(None), done > Incident.sla_target),
-                  and_(done.is_(None), Incident.sla_target <= scope.now))),
-        count(and_(done.is_(None), Incident.sla_target > scope.now)),
-    ).where(*where)).one()
-    judged = met + breached
+_DONE = func.coalesce(Incident.resolved_at, Incident.closed_at)
+
+
+def _outcomes(scope: Scope):
+    """The SQL conditions of met, breached and pending (judged at the report time)."""
+    now = literal(scope.now, UTCDateTime())
+    return (and_(_DONE.is_not(None), Incident.sla_target >= _DONE),
+            or_(and_(_DONE.is_not(None), Incident.sla_target < _DONE),
+                and_(_DONE.is_(None), Incident.sla_target <= now)),
+            and_(_DONE.is_(None), Incident.sla_target > now))
+
+
+def _count(condition):
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def sla(session: Session, scope: Scope, limit: int = BREACHES_LISTED) -> dict[str, Any]:
+    where = _sla_where(scope, scope.since, scope.until)
+    is_met, is_breached, is_pending = _outcomes(scope)
+    counts = (_count(is_met), _count(is_breached), _count(is_pending))
+    met, breached, pending = session.execute(select(*counts).where(*where)).one()
+    per_client = session.execute(select(Incident.client_id, *counts).where(*where).group_by(Incident.client_id)).all()
+    codes = _codes(session, [row[0] for row in per_client])
+    by_client = {codes.get(cid, NO_CLIENT): {"met": int(m), "breached": int(b), "pending": int(p),
+                                             "compliance": _compliance(int(m), int(b))}
+                 for cid, m, b, p in per_client}
+    late = _seconds(session, func.coalesce(_DONE, literal(scope.now, UTCDateTime())), Incident.sla_target)
+    listed = session.execute(
+        select(Incident.id, Incident.title, Incident.client_id, Incident.severity, Incident.status,
+               Incident.created_at, Incident.sla_target, _DONE.label("done"), cast(late, Float).label("late"))
+        .where(*where, is_breached).order_by(late.desc(), Incident.id).limit(limit)).all()
+    codes.update(_codes(session, {row.client_id for row in listed} - set(codes)))
     return {"window": scope.window(), "met": int(met), "breached": int(breached), "pending": int(pending),
-            "compliance": round(met / judged, 4) if judged else None}
+            "compliance": _compliance(int(met), int(breached)),
+            "by_client": dict(sorted(by_client.items())),
+            "breaches": {"total": int(breached), "limit": limit, "incidents": [
+                {"id": row.id, "title": row.title, "client": codes.get(row.client_id) if row.client_id else None,
+                 "severity": row.severity, "status": row.status, "created_at": clock.isoformat(row.created_at),
+                 "sla_target": clock.isoformat(row.sla_target), "resolved_at": clock.isoformat(row.done),
+                 "open": row.done is None, "late_seconds": round(float(row.late))} for row in listed]}}
+
+
+# ---------------------------------------------------------------- key figures against the previous period
+
+def _change(value, previous) -> dict[str, Any]:
+    delta = None if value is None or previous is None else value - previous
+    if isinstance(delta, float):
+        delta = round(delta, 4)
+    return {"value": value, "previous": previous, "delta": delta}
+
+
+def kpis(session: Session, scope: Scope) -> dict[str, Any]:
+    """Alerts, events, mean MTTA and MTTR and SLA compliance of the window and of the
+    previous period of the same length, one SQL aggregate per measure over both periods
+    (each row counted in the period its timestamp falls in)."""
+    before, since = scope.previous()
+    until = scope.until
+
+    def both(at):
+        return and_(at >= since, at < until), and_(at >= before, at < since)
+
+    now_in, then_in = both(Alert.first_seen_at)
+    events = 1 + Alert.duplicate_count
+    alerts_now, alerts_then, events_now, events_then = session.execute(select(
+        _count(now_in), _count(then_in), func.coalesce(func.sum(case((now_in, events), else_=0)), 0),
+        func.coalesce(func.sum(case((then_in, events), else_=0)), 0),
+    ).where(*scope.alerts(Alert.first_seen_at >= before, Alert.first_seen_at < until))).one()
+
+    def mean(value, at) -> tuple[float | None, float | None]:
+        now_at, then_at = both(at)
+        row = session.execute(select(func.avg(case((now_at, value))), func.avg(case((then_at, value))))
+                              .where(*scope.alerts(at >= before, at < until, value.is_not(None)))).one()
+        return tuple(None if v is None else round(float(v), 3) for v in row)  # type: ignore[return-value]
+
+    mtta_now, mtta_then = mean(Alert.time_to_ack, Alert.acknowledged_at)
+    mttr_now, mttr_then = mean(Alert.time_to_resolve, Alert.resolved_at)
+    is_met, is_breached, _ = _outcomes(scope)
+    sla_now, sla_then = both(Incident.created_at)
+    met, breached, met_then, breached_then = (int(v) for v in session.execute(select(
+        _count(and_(sla_now, is_met)), _count(and_(sla_now, is_breached)),
+        _count(and_(sla_then, is_met)), _count(and_(sla_then, is_breached)),
+    ).where(*_sla_where(scope, before, until))).one())
+    return {
+        "window": scope.window(),
+        "previous_window": {"since": clock.isoformat(before), "until": clock.isoformat(since)},
+        "alerts": _change(int(alerts_now), int(alerts_then)),
+        "events": _change(int(events_now), int(events_then)),
+        "mtta_mean_seconds": _change(mtta_now, mtta_then),
+        "mttr_mean_seconds": _change(mttr_now, mttr_then),
+        "sla_compliance": _change(_compliance(met, breached), _compliance(met_then, breached_then)),
+    }
 
 
 # ---------------------------------------------------------------- noisy sites
@@ -236,10 +371,11 @@ def noisy(session: Session, scope: Scope, top: int = 10) -> dict[str, Any]:
 
 def build(session: Session, caller: Caller, kinds: Sequence[str], since: datetime, until: datetime,
           tz: str | None = None, client_code: str | None = None, top: int = 10,
-          export: bool = False) -> dict[str, Any]:
+          export: bool = False, compare: bool = False) -> dict[str, Any]:
     """The data of the report sections `kinds`, in one read-only transaction. `export`: the
     report will leave the tool as a file, which needs noc:export (over the client, or
-    tenant-wide) — checked before any aggregation; `record_export` then audits it."""
+    tenant-wide) — checked before any aggregation; `record_export` then audits it.
+    `compare` (the weekly report): add `kpis`, the key figures against the previous period."""
     with session.begin():
         scope = open_scope(session, caller, since, until, tz, client_code)
         if export:
@@ -247,8 +383,11 @@ def build(session: Session, caller: Caller, kinds: Sequence[str], since: datetim
         makers = {"mttr": mttr, "mtta": mtta, "frequency": frequency, "sla": sla,
                   "noisy": lambda s, sc: noisy(s, sc, top)}
         sections = {kind: makers[kind](session, scope) for kind in kinds}
-        return {"window": scope.window(), "time_zone": scope.zone.key, "client": client_code,
-                "generated_at": clock.isoformat(scope.now), "sections": sections}
+        document = {"window": scope.window(), "time_zone": scope.zone.key, "client": client_code,
+                    "generated_at": clock.isoformat(scope.now), "sections": sections}
+        if compare:
+            document["kpis"] = kpis(session, scope)
+        return document
 
 
 def record_export(session: Session, caller: Caller, document: dict[str, Any], details: dict[str, Any]) -> None:

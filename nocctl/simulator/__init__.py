@@ -11,9 +11,12 @@ service imports it.
 - `traffic`: the problems of the period (background, correlated bursts, alerts inside the
   maintenance windows, scripted stories) expanded into native records (`Traffic`), from a
   seeded `random.Random`: the same seed and end give the same data.
+- `feeds`: the sites' operational feeds over the period (tickets, work orders, shifts and
+  check-ins, the device inventory, geofence and security events) as feed records.
 - `driver`: one run (`run`) — set-up through the services, then the records replayed in
   simulated time through the real ingest pipeline, with the escalation pass as cron would
-  run it and the NOC shift working the incidents.
+  run it and the NOC shift working the incidents; every six hours of simulated time, the
+  feed records updated since through feed ingest, then the snapshot pass (derived alerts too).
 
 The traffic: a diurnal pattern in India Standard Time per kind of alert (attendance at shift
 changes, work orders in office hours, geofence breaches at night), a few noisy sites,
