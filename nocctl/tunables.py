@@ -354,8 +354,11 @@ def check_known_keys(file: Mapping[str, Any], config_path: Path | None) -> None:
     Run on every load (`config.resolve`), so every command refuses such a file; the values
     are still checked only by the commands that read them."""
     shown = str(config_path) if config_path else "the config file"
-    for key in file:
+    for key, value in file.items():
         if key not in TOP_LEVEL_KEYS:
+            if isinstance(value, dict):  # `[notfy]`: a table's name, not a top-level setting
+                raise BadInput(f"unknown table [{key}] in the config{_hint(key, tuple(SECTION_KEYS))}",
+                               f"rename or remove the [{key}] table of {shown}")
             raise BadInput(f"unknown key \"{key}\" in the config{_hint(key, TOP_LEVEL_KEYS)}",
                            f"fix the top level of {shown} (before any [table])")
     for section in SECTION_KEYS:

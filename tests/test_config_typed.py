@@ -196,9 +196,8 @@ def test_a_bad_value_is_one_bad_input_naming_its_key(tmp_path, monkeypatch, text
     ('[sla]\ntenant = "x"\n',
      'sla: unknown key "tenant" (a top-level key: move it above the first [table]); fix the [sla] section of {path}'),
     ('[pagerduty]\napi_key = 1\n',
-     ('unknown key "pagerduty" in the config (one of: actor, audit_key_file, correlation_window, database_url,'
-     " incident_min_severity, ingest, notify, retention, sla, snapshot, tenant); fix the top level of {path}"
-     " (before any [table])")),
+     ("unknown table [pagerduty] in the config (one of: ingest, notify, retention, sla, snapshot);"
+      " rename or remove the [pagerduty] table of {path}")),
 ])
 def test_an_unknown_key_is_refused_when_the_file_is_loaded(tmp_path, monkeypatch, text, message):
     """Every command loads the file through `config.resolve`: a typo is exit 65 for all of them,
@@ -372,3 +371,20 @@ def test_reading_settings_imports_no_database_layer():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_misspelt_table_is_named_as_a_table_with_what_it_meant(tmp_path, monkeypatch):
+    path = tmp_path / "typed.toml"
+    path.write_text('[notfy]\nmax_attempts = 3\n')
+    monkeypatch.setenv("NOC_CONFIG", str(path))
+    with pytest.raises(BadInput) as raised:
+        config.resolve()
+    assert str(raised.value) == (f'unknown table [notfy] in the config (did you mean "notify"?);'
+                                 f" rename or remove the [notfy] table of {path}")
+
+
+def test_a_misspelt_channel_type_says_what_it_meant(tmp_path, monkeypatch):
+    settings = settings_from(tmp_path, monkeypatch, '[notify.channels.hook]\ntype = "webhok"\nurl = "https://x/y"\n')
+    error = bad(settings, "notify")
+    assert 'notify.channels.hook: "type" must be one of' in error.message
+    assert error.message.endswith('(did you mean "webhook"?)')

@@ -80,17 +80,18 @@ class Server:
                                             "body": body})
                     server.active += 1
                     server.most_active = max(server.most_active, server.active)
+                if server.delay:
+                    server.closing.wait(server.delay)
+                # No longer active once it answers: the client's next request may arrive
+                # before this thread would get to count itself out after the answer.
+                with server.lock:
+                    server.active -= 1
                 try:
-                    if server.delay:
-                        server.closing.wait(server.delay)
                     self.send_response(server.status)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                 except OSError:  # the client gave up (its timeout)
                     pass
-                finally:
-                    with server.lock:
-                        server.active -= 1
 
             def log_message(self, *args):
                 pass

@@ -245,7 +245,7 @@ def test_table_shows_durations_percentages_sparkline_and_definitions(noc):
     noisy = report(noc, "noisy").stdout
     assert re.search(r"^ +1 +GLOBEX-PNQ +GLOBEX +2 +2 +0 +40\.0%$", noisy, flags=re.MULTILINE)
     weekly = report(noc, "weekly").stdout
-    assert "alerts 5 (▲ +5, was 0) · events 6 (▲ +6, was 0) · MTTA (mean) 23m20s (no previous value) · " \
+    assert "alerts 5 (▲ +5, worse, was 0) · events 6 (▲ +6, worse, was 0) · MTTA (mean) 23m20s (no previous value) · " \
            "MTTR (mean) 1h30m (no previous value) · SLA compliance 50.0% (no previous value) · " \
            "noisiest site GLOBEX-PNQ" in weekly
     assert weekly.count("Definition: ") == 5

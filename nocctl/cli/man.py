@@ -115,8 +115,7 @@ def find(root: click.Context, words: tuple[str, ...]) -> click.Context:
         command = ctx.command
         sub = command.get_command(ctx, word) if isinstance(command, click.Group) else None
         if sub is None or sub.hidden:
-            raise click.UsageError(f"no such command: nocctl {' '.join(words[:index + 1])}"
-                                   " (see `nocctl --help`)")
+            raise click.UsageError(f"no such command: nocctl {' '.join(words[:index + 1])}")
         ctx = click.Context(sub, info_name=word, parent=ctx, **sub.context_settings)
     return ctx
 

@@ -424,8 +424,13 @@ def parse_channel(reader: ConfigReader, name: str, raw: object) -> Channel:
     table = reader.table(raw, where)
     kind = table.get("type")
     if not isinstance(kind, str) or kind not in NOTIFICATION_CHANNEL_TYPES:
+        from nocctl.tunables import did_you_mean
+
         kinds = ", ".join(NOTIFICATION_CHANNEL_TYPES)
-        raise reader.error(where, f"needs \"type\" ({kinds})" if kind is None else f"\"type\" must be one of {kinds}")
+        meant = did_you_mean(kind, tuple(NOTIFICATION_CHANNEL_TYPES)) if isinstance(kind, str) else None
+        hint = f" (did you mean \"{meant}\"?)" if meant else ""
+        raise reader.error(where, f"needs \"type\" ({kinds})" if kind is None
+                           else f"\"type\" must be one of {kinds}{hint}")
     channel_type = CHANNEL_TYPES[kind]
     reader.no_unknown_keys(table, COMMON_KEYS + channel_type.keys, where, f"for a {kind} channel")
     if len(name) > 100 or not name.strip():

@@ -302,6 +302,11 @@ def _policies(session: Session, tenant_id: int) -> tuple[dict[int, Policy], Poli
     return {r.client_id: _from_row(r, "client") for r in rows if r.client_id is not None}, default
 
 
+def _to_second(at: datetime) -> str | None:
+    """An instant in a message people read: UTC ISO to the second (the JSON fields keep it whole)."""
+    return clock.isoformat(at.replace(microsecond=0))
+
+
 def _payload(tenant: str, alert: Any, level: int, target: str, via: str | None, person: Any, units: dict,
              at: datetime) -> dict[str, Any]:
     client = units[alert.client_id].code
@@ -317,7 +322,7 @@ def _payload(tenant: str, alert: Any, level: int, target: str, via: str | None, 
         "subject": subject,
         "text": (f"{subject}\n\n{alert.message}\n\nalert {alert.id} · client {client}"
                  + (f" · site {site}" if site else "")
-                 + f"\nfirst seen {clock.isoformat(alert.first_seen_at)} · escalated {clock.isoformat(at)}"
+                 + f"\nfirst seen {_to_second(alert.first_seen_at)} · escalated {_to_second(at)}"
                  + f"\nto {to} ({via or target})\n\nacknowledge: nocctl alert ack {alert.id}\n"),
         "at": clock.isoformat(at),
         "level": level,
