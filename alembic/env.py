@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from nocctl.models import Base
+from nocctl.models.base import on_dialect
 
 config = context.config
 target_metadata = Base.metadata
@@ -26,6 +27,7 @@ def _run(connection) -> None:
         render_as_batch=True,  # SQLite alters tables by copy-and-move
         compare_type=True,
         render_item=_render_item,
+        include_object=on_dialect(connection.dialect.name),  # the other database's indexes left out
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -9,7 +9,7 @@ SQL statement, to separate start-up from SQL.
 
     python benchmarks/reports.py [--alerts N] [--incidents N] [--only sqlite|postgresql]
                                  [--layout chronological|shuffled] [--repeat N]
-                                 [--explain DIR] [--candidates] [--rewrites] [--keep]
+                                 [--explain DIR] [--candidates] [--keep]
                                  [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
 Data (deterministic, seed 42), spread over the 90 days before NOC_NOW: 1,000,000 alerts —
@@ -24,8 +24,8 @@ stored in first-seen order, as ingest writes them; `--layout shuffled` scatters 
 
 --explain DIR writes, per report, every statement it runs with its parameters and plan
 (PostgreSQL: EXPLAIN (ANALYZE, BUFFERS), one line per statement printed; SQLite: EXPLAIN
-QUERY PLAN). --rewrites also times, in-process, frequency and noisy sites rewritten as one
-statement each (checked to give nocctl's numbers) and the weekly report with them.
+QUERY PLAN). The in-process weekly report includes its key figures against the previous
+period (`kpis`), timed as the `kpis …` statements.
 --candidates then creates the indexes of CANDIDATE_STAGES by hand in the benchmark database,
 stage by stage (nocctl's schema is not changed), and measures everything again after each.
 --keep leaves the databases in place (their URLs are printed) instead of dropping them.
@@ -74,24 +74,10 @@ INCIDENT_COLUMNS = ("tenant_id", "title", "severity", "status", "client_id", "si
 # measured on top of the ones before): (what, PostgreSQL statements, SQLite statements).
 # nocctl's own schema is not changed. See benchmarks/RESULTS.md for the findings behind them.
 CANDIDATE_STAGES: list[tuple[str, list[str], list[str]]] = [
-    (("covering resolved/acknowledged indexes (replacing ix_alert_tenant_resolved_at and "
-      "ix_alert_tenant_acknowledged_at: same key, the values and groups carried)"),
-     ["DROP INDEX ix_alert_tenant_resolved_at",
-      ("CREATE INDEX ix_alert_tenant_resolved_at ON alert (tenant_id, resolved_at) "
-       "INCLUDE (time_to_resolve, severity, client_id, site_id)"),
-      "DROP INDEX ix_alert_tenant_acknowledged_at",
-      ("CREATE INDEX ix_alert_tenant_acknowledged_at ON alert (tenant_id, acknowledged_at) "
-       "INCLUDE (time_to_ack, severity, client_id, site_id)")],
-     ["DROP INDEX ix_alert_tenant_resolved_at",
-      ("CREATE INDEX ix_alert_tenant_resolved_at ON alert (tenant_id, resolved_at, time_to_resolve, severity, "
-       "client_id, site_id)"),
-      "DROP INDEX ix_alert_tenant_acknowledged_at",
-      ("CREATE INDEX ix_alert_tenant_acknowledged_at ON alert (tenant_id, acknowledged_at, time_to_ack, severity, "
-       "client_id, site_id)")]),
-    ("+ plain first-seen index (tenant_id, first_seen_at)",
+    ("plain first-seen index (tenant_id, first_seen_at)",
      ["CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at)"],
      ["CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at)"]),
-    (("+ covering first-seen index instead of the plain one (carries alert_type, severity, duplicate_count, "
+    (("covering first-seen index instead of the plain one (carries alert_type, severity, duplicate_count, "
       "site_id, client_id, maintenance_window_id)"),
      ["DROP INDEX bench_alert_tenant_first_seen",
       ("CREATE INDEX bench_alert_tenant_first_seen ON alert (tenant_id, first_seen_at) "
@@ -373,12 +359,20 @@ class Recorder:
 def _what(statement: str) -> str:
     """A short name for a report statement."""
     s = " ".join(statement.split())
+    if "avg(CASE WHEN (alert." in s:
+        return f"kpis {'mttr' if 'alert.resolved_at' in s else 'mtta'}"
+    if "CASE WHEN (alert.first_seen_at >=" in s:
+        return "kpis alerts"
+    if "CASE WHEN (incident.created_at >=" in s:
+        return "kpis sla"
     if "percentile_cont" in s or "row_number() OVER" in s:
         value = "time_to_resolve" if "time_to_resolve" in s else "time_to_ack"
         group = "severity" if "BY alert.severity" in s else "client" if "BY alert.client_id" in s else "overall"
         return f"{'mttr' if value == 'time_to_resolve' else 'mtta'} {group}"
     if "FROM incident" in s:
         return "sla"
+    if "GROUP BY alert.alert_type, alert.severity" in s:
+        return "frequency"
     if "GROUP BY alert.alert_type" in s:
         return "frequency by type"
     if "GROUP BY alert.severity" in s:
@@ -386,7 +380,7 @@ def _what(statement: str) -> str:
     if "CASE WHEN (alert.first_seen_at <" in s:
         return "frequency by day"
     if "GROUP BY alert.site_id" in s:
-        return "noisy by site"
+        return "noisy by site" if "OVER ()" not in s else "noisy"
     if s.startswith("SELECT count(*)") and "FROM alert" in s:
         return "noisy total"
     return "other"
@@ -416,7 +410,7 @@ def in_process(url: str, repeat: int, label: str, explain_dir: Path | None) -> d
             recorder.statements.clear()
             with session_maker() as session:
                 started = time.perf_counter()
-                reports.build(session, caller, sections_of(kind), since, until, ZONE)
+                reports.build(session, caller, sections_of(kind), since, until, ZONE, compare=kind == "weekly")
                 times.append(time.perf_counter() - started)
         medians[kind] = statistics.median(times)
         heavy = [(t, _what(s)) for t, s, _ in recorder.statements if _what(s) != "other"]
@@ -487,127 +481,6 @@ def create_candidates(url: str, label: str, stage: int) -> None:
           f"(alert indexes now {size})", flush=True)
 
 
-# ---------------------------------------------------------------- rewrites
-
-def frequency_one_statement(session, scope) -> dict:
-    """Frequency in one statement: GROUP BY (type, severity, local day) — at most
-    8 × 5 × 31 rows — rolled up into by_type, by_severity and by_day afterwards, instead of
-    three statements that each read every alert of the window."""
-    from sqlalchemy import case, func, literal, select
-
-    from nocctl.models import Alert
-    from nocctl.services import reports
-
-    where = scope.alerts(Alert.first_seen_at >= scope.since, Alert.first_seen_at < scope.until)
-    local_days = reports.days(scope)
-    bucket = case(*((Alert.first_seen_at < end, index) for index, (_, _, end) in enumerate(local_days)),
-                  else_=len(local_days)) if local_days else literal(0)
-    by_type: dict[str, list[int]] = {}
-    by_severity: dict[str, list[int]] = {}
-    by_day: dict[int, list[int]] = {}
-    for alert_type, severity, day, n, e in session.execute(
-            select(Alert.alert_type, Alert.severity, bucket.label("day"), func.count(),
-                   func.sum(1 + Alert.duplicate_count)).where(*where)
-            .group_by(Alert.alert_type, Alert.severity, bucket)):
-        for table, key in ((by_type, alert_type), (by_severity, severity), (by_day, int(day))):
-            counts = table.setdefault(key, [0, 0])
-            counts[0] += int(n)
-            counts[1] += int(e)
-    ordered = sorted(by_type.items(), key=lambda kv: (-kv[1][0], kv[0]))
-    return {
-        "window": scope.window(),
-        "time_zone": scope.zone.key,
-        "by_type": {t: {"alerts": n, "events": e} for t, (n, e) in ordered},
-        "by_severity": {sev: dict(zip(("alerts", "events"), by_severity.get(sev, (0, 0)), strict=True))
-                        for sev in SEVERITIES},
-        "by_day": [{"day": label, "alerts": by_day.get(i, (0, 0))[0], "events": by_day.get(i, (0, 0))[1]}
-                   for i, (label, _, _) in enumerate(local_days)],
-    }
-
-
-def noisy_one_statement(session, scope, top: int = 10) -> dict:
-    """Noisy sites in one statement: the total of the window as a window sum over the
-    per-site groups (the NULL-site group included, filtered out after), instead of a second
-    statement that reads every alert of the window again."""
-    from sqlalchemy import case, func, select
-
-    from nocctl.models import Alert, BusinessUnit
-    from nocctl.services import reports
-
-    where = scope.alerts(Alert.first_seen_at >= scope.since, Alert.first_seen_at < scope.until)
-    groups = (select(Alert.site_id.label("site_id"), func.count().label("alerts"),
-                     func.sum(1 + Alert.duplicate_count).label("events"),
-                     func.sum(case((Alert.maintenance_window_id.is_not(None), 1), else_=0)).label("suppressed"),
-                     func.sum(func.count()).over().label("total"))
-              .where(*where).group_by(Alert.site_id).subquery())
-    rows = session.execute(select(groups).where(groups.c.site_id.is_not(None))
-                           .order_by(groups.c.alerts.desc(), groups.c.site_id).limit(top)).all()
-    total = int(rows[0].total) if rows else int(session.scalar(
-        select(func.count()).select_from(Alert).where(*where)) or 0)
-    units = {u.id: u for u in session.execute(
-        select(BusinessUnit.id, BusinessUnit.code, BusinessUnit.client_id)
-        .where(BusinessUnit.id.in_([r.site_id for r in rows] or [-1])))}
-    clients = reports._codes(session, {u.client_id for u in units.values()})
-    return {
-        "window": scope.window(),
-        "total_alerts": total,
-        "sites": [{"site": units[r.site_id].code, "client": clients.get(units[r.site_id].client_id),
-                   "alerts": int(r.alerts), "events": int(r.events), "suppressed": int(r.suppressed),
-                   "share": round(r.alerts / total, 4) if total else 0.0} for r in rows],
-    }
-
-
-def shaped_like(want, got):
-    """`want` with only the keys `got` has, at every level: the report's own additions (a
-    day's `partial`, `since` and `until`, `sla.by_client`, `sla.breaches`) are not what the
-    rewritten statements compute."""
-    if isinstance(want, dict) and isinstance(got, dict):
-        return {k: shaped_like(v, got[k]) for k, v in want.items() if k in got}
-    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
-        return [shaped_like(w, g) for w, g in zip(want, got, strict=True)]
-    return want
-
-
-def rewrites(url: str, repeat: int, label: str, expected: dict) -> None:
-    """The rewritten frequency and noisy statements (above) in-process, checked against the
-    reports nocctl printed, and the weekly report's SQL with them (MTTR, MTTA and SLA as
-    nocctl runs them): median of `repeat`."""
-    from nocctl import clock
-    from nocctl.db import make_engine, make_sessionmaker
-    from nocctl.services import reports
-    from nocctl.services.rbac import Caller
-
-    clock.set_now(NOW)
-    engine = make_engine(url)
-    session_maker = make_sessionmaker(engine)
-    caller = Caller.from_process("default")
-    since, until = NOW - timedelta(days=DAYS), NOW
-
-    def weekly(session, scope):
-        return {"mttr": reports.mttr(session, scope), "mtta": reports.mtta(session, scope),
-                "frequency": frequency_one_statement(session, scope), "sla": reports.sla(session, scope),
-                "noisy": noisy_one_statement(session, scope)}
-
-    for name, make in (("frequency", frequency_one_statement), ("noisy", noisy_one_statement), ("weekly", weekly)):
-        times, data = [], None
-        for _ in range(repeat):
-            with session_maker() as session, session.begin():
-                started = time.perf_counter()
-                scope = reports.open_scope(session, caller, since, until, ZONE)
-                data = make(session, scope)
-                times.append(time.perf_counter() - started)
-        want = expected.get(name)
-        if name == "weekly" and want is not None:
-            want = want["sections"]
-        got = json.loads(json.dumps(data, default=str))
-        same = got == shaped_like(want, got) if want is not None else None
-        print(f"{label} in-process rewritten {name}: {statistics.median(times):.2f} s (median of {repeat}: "
-              f"{' '.join(f'{t:.2f}' for t in times)}); same numbers as nocctl's report: "
-              f"{'yes' if same else 'NO' if same is not None else 'not checked'}", flush=True)
-    clock.set_now(None)
-    engine.dispose()
-
-
 def compare(results: dict[str, dict[str, dict]]) -> None:
     """The same data on both databases must give the same numbers."""
     if len(results) != 2:
@@ -635,16 +508,12 @@ def bench(backend: str, args, workdir: Path, env: dict, results: dict) -> None:
         results[backend] = {}
         end_to_end(backend, url, env, args.repeat, workdir, label, results[backend])
         in_process(url, args.repeat, label, args.explain)
-        if args.rewrites:
-            rewrites(url, args.repeat, label, results[backend])
         if args.candidates:
             for stage in range(len(CANDIDATE_STAGES)):
                 create_candidates(url, label, stage)
                 label = f"{backend} +stage {stage + 1}"
                 end_to_end(backend, url, env, args.repeat, workdir, label, {})
                 in_process(url, args.repeat, label, args.explain / f"stage{stage + 1}" if args.explain else None)
-                if args.rewrites:
-                    rewrites(url, args.repeat, label, results[backend])
         if args.keep:
             print(f"{backend}: kept {url}", flush=True)
             dbs.created.clear()
@@ -665,8 +534,6 @@ def main() -> None:
     parser.add_argument("--explain", type=Path, metavar="DIR", help="Write each report's statements and plans here")
     parser.add_argument("--candidates", action="store_true",
                         help="Then create the CANDIDATE_STAGES indexes by hand, stage by stage, measuring each")
-    parser.add_argument("--rewrites", action="store_true",
-                        help="Also time the one-statement frequency and noisy queries (checked against nocctl's)")
     parser.add_argument("--keep", action="store_true", help="Keep the databases (print their URLs)")
     args = parser.parse_args()
 

@@ -244,6 +244,14 @@ def test_noisy_sites_rank_by_alerts_with_events_suppressed_and_share(noc, new_se
     ]
 
 
+def test_noisy_sites_of_a_window_with_only_client_level_alerts_still_count_them(noc, new_session, caller):
+    client_level = record(1, T0 + timedelta(hours=5), "ACME-MYS", "HIGH", "DEVICE_OFFLINE", client="ACME")
+    client_level.pop("site")
+    ingest(noc, [client_level])
+    data = report(new_session, caller, ["noisy"])["noisy"]
+    assert data["total_alerts"] == 1 and data["sites"] == []
+
+
 def test_an_empty_window_reports_zeros_and_nothing_to_divide(noc, new_session, caller):
     data = report(new_session, caller, list(reports.KINDS))
     assert data["mttr"]["overall"] == {"count": 0, "mean_seconds": None, "p50_seconds": None, "p90_seconds": None}
@@ -328,6 +336,20 @@ def test_kpis_compare_with_the_previous_period_of_the_same_length(noc, new_sessi
     assert kpis["mttr_mean_seconds"]["value"] == mttr["overall"]["mean_seconds"]
     assert kpis["sla_compliance"] == {"value": 0.5, "previous": 1.0, "delta": -0.5}
     assert "kpis" not in reports.build(new_session(), caller, ["sla"], SINCE, UNTIL)  # only when asked
+
+
+def test_kpis_of_the_weekly_report_reuse_its_sections_with_the_same_numbers(noc, new_session, caller, traffic,
+                                                                          monkeypatch):
+    """With all sections made, the window's key figures come from them, not from SQL again:
+    they must be exactly the figures computed from SQL alone."""
+    late = _incident(noc, monkeypatch, T0 + timedelta(hours=1))
+    _resolve(noc, monkeypatch, late, T0 + timedelta(hours=9))
+    _incident(noc, monkeypatch, T0 + timedelta(days=2))
+    monkeypatch.setenv("NOC_NOW", iso(UNTIL + timedelta(days=1)))
+    reused = reports.build(new_session(), caller, list(reports.KINDS), SINCE, UNTIL, compare=True)["kpis"]
+    computed = reports.build(new_session(), caller, [], SINCE, UNTIL, compare=True)["kpis"]
+    assert reused == computed
+    assert reused["alerts"]["value"] > 0 and reused["mttr_mean_seconds"]["value"] is not None
 
 
 def test_kpis_of_an_empty_previous_period_have_no_delta(noc, new_session, caller):

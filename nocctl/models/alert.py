@@ -13,6 +13,15 @@ from nocctl.vocabulary import SEVERITIES
 # The predicates of the partial indexes: their text is the migrations' too, word for word.
 ACTIVE = text(lifecycle.ALERT_ACTIVE_SQL)
 UNACKNOWLEDGED = text(lifecycle.ALERT_UNACKNOWLEDGED_SQL)
+RESOLVED_CARRIED = ("time_to_resolve", "severity", "client_id", "site_id")
+ACKNOWLEDGED_CARRIED = ("time_to_ack", "severity", "client_id", "site_id")
+
+
+def covering(name: str, key: tuple[str, ...], carried: tuple[str, ...]) -> tuple[Index, Index]:
+    """An index on `key` that also carries `carried`: PostgreSQL `name` with INCLUDE, SQLite
+    `name`_sqlite with them in the key (migration 0013)."""
+    return (Index(name, *key, postgresql_include=list(carried)).ddl_if(dialect="postgresql"),
+            Index(f"{name}_sqlite", *key, *carried).ddl_if(dialect="sqlite"))
 
 
 class Alert(Base):
@@ -28,8 +37,12 @@ class Alert(Base):
         Index("ix_alert_tenant_site_first_seen", "tenant_id", "site_id", "first_seen_at"),
         Index("ix_alert_tenant_client_first_seen", "tenant_id", "client_id", "first_seen_at"),
         Index("ix_alert_tenant_correlation", "tenant_id", "correlation_id"),
-        Index("ix_alert_tenant_resolved_at", "tenant_id", "resolved_at"),
-        Index("ix_alert_tenant_acknowledged_at", "tenant_id", "acknowledged_at"),
+        # MTTR and MTTA read only these (index-only): the value and the groups are carried,
+        # as INCLUDE columns on PostgreSQL and at the end of the key on SQLite, which has no
+        # INCLUDE. One name per database: the comparison with a database (schema.drift)
+        # keys indexes by name, before it filters out the other database's.
+        *covering("ix_alert_tenant_resolved_at", ("tenant_id", "resolved_at"), RESOLVED_CARRIED),
+        *covering("ix_alert_tenant_acknowledged_at", ("tenant_id", "acknowledged_at"), ACKNOWLEDGED_CARRIED),
         # The escalation pass reads only alerts whose look is due: cost grows with them.
         Index("ix_alert_tenant_escalation_due", "tenant_id", "next_escalation_at",
               sqlite_where=UNACKNOWLEDGED, postgresql_where=UNACKNOWLEDGED),

@@ -61,3 +61,15 @@ def one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
     """A named CHECK that `column` takes one of `values`."""
     quoted = ", ".join(f"'{v}'" for v in values)
     return CheckConstraint(f"{column} IN ({quoted})", name=name)
+
+
+def on_dialect(dialect: str):
+    """Alembic's `include_object` for a database of `dialect`: leaves out the model's indexes
+    that exist on the other database only (`Index(...).ddl_if(dialect=...)`), so comparing
+    the models with a database (drift, autogenerate) sees only that database's own."""
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        only = getattr(obj, "_ddl_if", None)
+        if reflected or type_ != "index" or only is None or only.dialect is None:
+            return True
+        return dialect == only.dialect if isinstance(only.dialect, str) else dialect in only.dialect
+    return include

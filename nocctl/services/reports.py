@@ -203,26 +203,38 @@ def day_spans(scope: Scope) -> list[tuple[str, datetime, datetime, bool]]:
 
 
 def frequency(session: Session, scope: Scope) -> dict[str, Any]:
+    """One statement, reading the window once: the counts per (type, severity, local day) —
+    at most 8 × 5 × 31 rows — summed into by_type, by_severity and by_day here. The types
+    come ordered by the database (their total descending, then the type's collation order)."""
     where = scope.alerts(Alert.first_seen_at >= scope.since, Alert.first_seen_at < scope.until)
-    events = func.sum(1 + Alert.duplicate_count)
-    by_type = {t: {"alerts": int(n), "events": int(e)} for t, n, e in session.execute(
-        select(Alert.alert_type, func.count(), events).where(*where).group_by(Alert.alert_type)
-        .order_by(func.count().desc(), Alert.alert_type))}
-    by_severity = {s: {"alerts": int(n), "events": int(e)} for s, n, e in session.execute(
-        select(Alert.severity, func.count(), events).where(*where).group_by(Alert.severity))}
     local_days = day_spans(scope)
     # The local day of each alert as a CASE over the day boundaries: correct across DST on
     # both databases, and grouped in SQL.
     bucket = case(*((Alert.first_seen_at < end, index) for index, (_, _, end, _) in enumerate(local_days)),
                   else_=len(local_days)) if local_days else literal(0)
-    counted = {int(i): (int(n), int(e)) for i, n, e in session.execute(
-        select(bucket.label("day"), func.count(), events).where(*where).group_by(bucket))}
+    alerts = func.count()
+    type_total = func.sum(alerts).over(partition_by=Alert.alert_type)
+    by_type: dict[Any, list[int]] = {}
+    by_severity: dict[Any, list[int]] = {}
+    by_day: dict[Any, list[int]] = {}
+    for alert_type, severity, day, n, e in session.execute(
+            select(Alert.alert_type, Alert.severity, bucket.label("day"), alerts, func.sum(1 + Alert.duplicate_count))
+            .where(*where).group_by(Alert.alert_type, Alert.severity, bucket)
+            .order_by(type_total.desc(), Alert.alert_type)):
+        for table, key in ((by_type, alert_type), (by_severity, severity), (by_day, int(day))):
+            summed = table.setdefault(key, [0, 0])
+            summed[0] += int(n)
+            summed[1] += int(e)
+
+    def counts(pair) -> dict[str, int]:
+        return {"alerts": pair[0], "events": pair[1]}
+
     return {
         "window": scope.window(),
         "time_zone": scope.zone.key,
-        "by_type": by_type,
-        "by_severity": {sev: by_severity.get(sev, {"alerts": 0, "events": 0}) for sev in SEVERITIES},
-        "by_day": [{"day": label, "alerts": counted.get(i, (0, 0))[0], "events": counted.get(i, (0, 0))[1],
+        "by_type": {t: counts(pair) for t, pair in by_type.items()},
+        "by_severity": {sev: counts(by_severity.get(sev, (0, 0))) for sev in SEVERITIES},
+        "by_day": [{"day": label, **counts(by_day.get(i, (0, 0))),
                     "partial": partial, "since": clock.isoformat(start), "until": clock.isoformat(end)}
                    for i, (label, start, end, partial) in enumerate(local_days)],
     }
@@ -301,69 +313,108 @@ def _change(value, previous) -> dict[str, Any]:
     return {"value": value, "previous": previous, "delta": delta}
 
 
-def kpis(session: Session, scope: Scope) -> dict[str, Any]:
-    """Alerts, events, mean MTTA and MTTR and SLA compliance of the window and of the
-    previous period of the same length, one SQL aggregate per measure over both periods
-    (each row counted in the period its timestamp falls in)."""
-    before, since = scope.previous()
-    until = scope.until
+@dataclass(frozen=True)
+class _Figures:
+    """The key figures of one period."""
 
-    def both(at):
-        return and_(at >= since, at < until), and_(at >= before, at < since)
+    alerts: int
+    events: int
+    mtta: float | None
+    mttr: float | None
+    met: int
+    breached: int
 
-    now_in, then_in = both(Alert.first_seen_at)
+
+def _figures(session: Session, scope: Scope, periods: Sequence[tuple[datetime, datetime]]) -> list[_Figures]:
+    """The key figures of each of `periods` ([since, until) each): one SQL aggregate per
+    measure over all of them (each row counted in the period its timestamp falls in)."""
+    start, end = min(p[0] for p in periods), max(p[1] for p in periods)
+
+    def within(at):
+        return [and_(at >= since, at < until) for since, until in periods]
+
     events = 1 + Alert.duplicate_count
-    alerts_now, alerts_then, events_now, events_then = session.execute(select(
-        _count(now_in), _count(then_in), func.coalesce(func.sum(case((now_in, events), else_=0)), 0),
-        func.coalesce(func.sum(case((then_in, events), else_=0)), 0),
-    ).where(*scope.alerts(Alert.first_seen_at >= before, Alert.first_seen_at < until))).one()
+    row = session.execute(select(
+        *(_count(inside) for inside in within(Alert.first_seen_at)),
+        *(func.coalesce(func.sum(case((inside, events), else_=0)), 0) for inside in within(Alert.first_seen_at)),
+    ).where(*scope.alerts(Alert.first_seen_at >= start, Alert.first_seen_at < end))).one()
+    alerts, counted = [int(v) for v in row[:len(periods)]], [int(v) for v in row[len(periods):]]
 
-    def mean(value, at) -> tuple[float | None, float | None]:
-        now_at, then_at = both(at)
-        row = session.execute(select(func.avg(case((now_at, value))), func.avg(case((then_at, value))))
-                              .where(*scope.alerts(at >= before, at < until, value.is_not(None)))).one()
-        return tuple(None if v is None else round(float(v), 3) for v in row)  # type: ignore[return-value]
+    def mean(value, at) -> list[float | None]:
+        row = session.execute(select(*(func.avg(case((inside, value))) for inside in within(at)))
+                              .where(*scope.alerts(at >= start, at < end, value.is_not(None)))).one()
+        return [None if v is None else round(float(v), 3) for v in row]
 
-    mtta_now, mtta_then = mean(Alert.time_to_ack, Alert.acknowledged_at)
-    mttr_now, mttr_then = mean(Alert.time_to_resolve, Alert.resolved_at)
+    mtta = mean(Alert.time_to_ack, Alert.acknowledged_at)
+    mttr = mean(Alert.time_to_resolve, Alert.resolved_at)
     is_met, is_breached, _ = _outcomes(scope)
-    sla_now, sla_then = both(Incident.created_at)
-    met, breached, met_then, breached_then = (int(v) for v in session.execute(select(
-        _count(and_(sla_now, is_met)), _count(and_(sla_now, is_breached)),
-        _count(and_(sla_then, is_met)), _count(and_(sla_then, is_breached)),
-    ).where(*_sla_where(scope, before, until))).one())
+    row = session.execute(select(
+        *(_count(and_(inside, is_met)) for inside in within(Incident.created_at)),
+        *(_count(and_(inside, is_breached)) for inside in within(Incident.created_at)),
+    ).where(*_sla_where(scope, start, end))).one()
+    met, breached = [int(v) for v in row[:len(periods)]], [int(v) for v in row[len(periods):]]
+    return [_Figures(*values) for values in zip(alerts, counted, mtta, mttr, met, breached, strict=True)]
+
+
+def _from_sections(sections: dict[str, Any]) -> _Figures | None:
+    """The window's key figures from its report sections, when they were all made: the same
+    rows and the same aggregates (counts, sums of integers, means rounded alike), so the
+    same numbers without reading the window again."""
+    if not {"frequency", "mtta", "mttr", "sla"} <= set(sections):
+        return None
+    by_type = sections["frequency"]["by_type"].values()
+    return _Figures(sum(v["alerts"] for v in by_type), sum(v["events"] for v in by_type),
+                    sections["mtta"]["overall"]["mean_seconds"], sections["mttr"]["overall"]["mean_seconds"],
+                    sections["sla"]["met"], sections["sla"]["breached"])
+
+
+def kpis(session: Session, scope: Scope, sections: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Alerts, events, mean MTTA and MTTR and SLA compliance of the window and of the
+    previous period of the same length. The window's come from `sections` (this window's
+    report sections) when they hold them; the rest is one SQL aggregate per measure."""
+    before, since = scope.previous()
+    now = _from_sections(sections or {})
+    if now is None:
+        now, then = _figures(session, scope, [(since, scope.until), (before, since)])
+    else:
+        [then] = _figures(session, scope, [(before, since)])
     return {
         "window": scope.window(),
         "previous_window": {"since": clock.isoformat(before), "until": clock.isoformat(since)},
-        "alerts": _change(int(alerts_now), int(alerts_then)),
-        "events": _change(int(events_now), int(events_then)),
-        "mtta_mean_seconds": _change(mtta_now, mtta_then),
-        "mttr_mean_seconds": _change(mttr_now, mttr_then),
-        "sla_compliance": _change(_compliance(met, breached), _compliance(met_then, breached_then)),
+        "alerts": _change(now.alerts, then.alerts),
+        "events": _change(now.events, then.events),
+        "mtta_mean_seconds": _change(now.mtta, then.mtta),
+        "mttr_mean_seconds": _change(now.mttr, then.mttr),
+        "sla_compliance": _change(_compliance(now.met, now.breached), _compliance(then.met, then.breached)),
     }
 
 
 # ---------------------------------------------------------------- noisy sites
 
 def noisy(session: Session, scope: Scope, top: int = 10) -> dict[str, Any]:
+    """One statement, reading the window once: the groups per site, the total of the window
+    as a window sum over all of them — the site-less group included, left out after."""
     where = scope.alerts(Alert.first_seen_at >= scope.since, Alert.first_seen_at < scope.until)
-    total = session.scalar(select(func.count()).select_from(Alert).where(*where)) or 0
-    alerts = func.count().label("alerts")
-    rows = session.execute(
-        select(Alert.site_id, alerts, func.sum(1 + Alert.duplicate_count),
-               func.sum(case((Alert.maintenance_window_id.is_not(None), 1), else_=0)))
-        .where(*where, Alert.site_id.is_not(None)).group_by(Alert.site_id)
-        .order_by(alerts.desc(), Alert.site_id).limit(top)).all()
+    groups = (select(Alert.site_id.label("site_id"), func.count().label("alerts"),
+                     func.sum(1 + Alert.duplicate_count).label("events"),
+                     func.sum(case((Alert.maintenance_window_id.is_not(None), 1), else_=0)).label("suppressed"),
+                     func.sum(func.count()).over().label("total"))
+              .where(*where).group_by(Alert.site_id).subquery())
+    rows = session.execute(select(groups).where(groups.c.site_id.is_not(None))
+                           .order_by(groups.c.alerts.desc(), groups.c.site_id).limit(top)).all()
+    # No site in the window: the total (of site-less alerts only) needs a statement of its own.
+    total = int(rows[0].total) if rows else int(session.scalar(
+        select(func.count()).select_from(Alert).where(*where)) or 0)
     units = {u.id: u for u in session.execute(
         select(BusinessUnit.id, BusinessUnit.code, BusinessUnit.client_id)
-        .where(BusinessUnit.id.in_([r[0] for r in rows] or [-1])))}
+        .where(BusinessUnit.id.in_([r.site_id for r in rows] or [-1])))}
     clients = _codes(session, {u.client_id for u in units.values()})
     return {
         "window": scope.window(),
-        "total_alerts": int(total),
-        "sites": [{"site": units[site].code, "client": clients.get(units[site].client_id), "alerts": int(n),
-                   "events": int(e), "suppressed": int(s), "share": round(n / total, 4) if total else 0.0}
-                  for site, n, e, s in rows],
+        "total_alerts": total,
+        "sites": [{"site": units[r.site_id].code, "client": clients.get(units[r.site_id].client_id),
+                   "alerts": int(r.alerts), "events": int(r.events), "suppressed": int(r.suppressed),
+                   "share": round(r.alerts / total, 4) if total else 0.0} for r in rows],
     }
 
 
@@ -386,7 +437,7 @@ def build(session: Session, caller: Caller, kinds: Sequence[str], since: datetim
         document = {"window": scope.window(), "time_zone": scope.zone.key, "client": client_code,
                     "generated_at": clock.isoformat(scope.now), "sections": sections}
         if compare:
-            document["kpis"] = kpis(session, scope)
+            document["kpis"] = kpis(session, scope, sections)
         return document
 
 

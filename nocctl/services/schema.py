@@ -107,7 +107,9 @@ def drift(engine: Engine) -> list:
     from alembic.runtime.migration import MigrationContext
 
     from nocctl.models import Base
+    from nocctl.models.base import on_dialect
 
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                     "include_object": on_dialect(conn.dialect.name)})
         return compare_metadata(ctx, Base.metadata)
