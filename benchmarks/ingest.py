@@ -1,6 +1,7 @@
 """Ingest benchmark (DESIGN §8): 100k native records — 20k distinct keys, 5% inside a
 maintenance window, 2% resolves — end to end through `nocctl ingest`, on SQLite and on
-PostgreSQL, beside a bare-driver upsert of the same rows; then peak memory at 1M records:
+PostgreSQL, beside a bare-driver upsert of the same rows (timed alone, and with the json.loads and
+key computation the product also pays: the fair baseline); then peak memory at 1M records:
 with a file argument (getrusage: the largest single process), and piped on stdin from a
 separate producer, the whole process tree of the ingest (nocctl and its forked reader)
 sampled from /proc every 50 ms on each backend, beside a bare interpreter as the floor.
@@ -114,10 +115,13 @@ def run_ingest(url: str, data: Path, env: dict) -> tuple[float, dict, int]:
     return elapsed, json.loads(done.stdout), max(peak_kb, before)
 
 
-def bare_upsert(url: str, data: Path) -> float:
+def bare_upsert(url: str, data: Path) -> tuple[float, float]:
     """The floor: the same rows (md5 key computed the same way) upserted with the bare driver
-    in batches of 2000, no parsing beyond json.loads, no replay keys, no correlation."""
+    in batches of 2000, no parsing beyond json.loads, no replay keys, no correlation.
+    Returns (seconds reading the file with json.loads and computing the keys, seconds of the
+    upserts): the product pays both, so the fair baseline is their sum."""
     rows = []
+    parse_started = time.perf_counter()
     with data.open() as handle:
         for line in handle:
             r = json.loads(line)
@@ -126,6 +130,7 @@ def bare_upsert(url: str, data: Path) -> float:
             key = hashlib.md5(f"{r['alert_type']}|{r['site']}|device|{r['entity_id']}".encode()).hexdigest()
             rows.append((r["alert_type"], r["severity"], r["message"], r["site"], r["entity_id"], key,
                          r["occurred_at"]))
+    parsing = time.perf_counter() - parse_started
     started = time.perf_counter()
     if url.startswith("sqlite"):
         import sqlite3
@@ -163,7 +168,7 @@ def bare_upsert(url: str, data: Path) -> float:
                     # One key at most once per statement, as ON CONFLICT on PostgreSQL requires.
                     cur.executemany(sql, [(*r, r[-1]) for r in rows[i:i + 2000]])
                 conn.commit()
-    return time.perf_counter() - started
+    return parsing, time.perf_counter() - started
 
 
 def mb(kb: int) -> str:
@@ -286,11 +291,13 @@ def main() -> None:
                 url = dbs.new()
                 prepare(url, workdir, env)
                 elapsed, summary, _ = run_ingest(url, data, env)
-                bare = bare_upsert(dbs.new(), data)
+                parsing, bare = bare_upsert(dbs.new(), data)
+                fair = parsing + bare
                 rate = args.records / elapsed
                 print(f"{backend}: nocctl ingest {args.records:,} records in {elapsed:.2f} s = {rate:,.0f} records/s;"
-                      f" bare driver upsert {bare:.2f} s = {args.records / bare:,.0f} records/s;"
-                      f" ratio nocctl/bare = {elapsed / bare:.1f}x")
+                      f" bare driver upsert {bare:.2f} s = {args.records / bare:,.0f} records/s"
+                      f" (with the same json.loads and keys: {fair:.2f} s = {args.records / fair:,.0f} records/s);"
+                      f" ratio nocctl/bare = {elapsed / bare:.1f}x ({elapsed / fair:.1f}x with parsing)")
                 print(f"{backend}: summary {json.dumps(summary)}")
                 again, summary2, _ = run_ingest(url, data, env)
                 print(f"{backend}: replay of the same file in {again:.2f} s, replayed={summary2['replayed']:,}")
