@@ -492,3 +492,11 @@ def test_config_show_rejects_an_unknown_format(cli):
     result = cli("config", "show", "--format", "csv")
     assert result.exit_code == 2
     assert result.stderr.startswith("nocctl: error: Invalid value for '--format': 'csv' is not one of 'table', 'json'.")
+
+
+def test_db_downgrade_takes_a_relative_revision(admin_cli):
+    """`db downgrade -1` is one step back (Alembic's relative revision), not an unknown option."""
+    previous = f"{int(HEAD) - 1:04d}"
+    result = admin_cli("db", "downgrade", "-1")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, f"{HEAD} -> {previous}\n", "")
+    assert admin_cli("db", "upgrade").stdout == f"{previous} -> {HEAD}\n"

@@ -115,11 +115,12 @@ def upgrade(app: App, revision):
     click.echo(f"{before or 'empty'} -> {after}" if before != after else f"already at {after}")
 
 
-@db.command()
+@db.command(context_settings={"ignore_unknown_options": True})  # `-1`: a relative revision, not an option
 @click.argument("revision")
 @pass_app
 def downgrade(app: App, revision):
-    """Downgrade the schema to REVISION (`base` removes every table: data is lost)."""
+    """Downgrade the schema to REVISION: a revision such as `0011`, `-1` for one step back,
+    or `base`, which removes every table (data is lost)."""
     from nocctl.services import schema
 
     engine = app.engine()
