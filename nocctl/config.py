@@ -56,29 +56,21 @@ def config_file_path() -> Path | None:
     return next((path for path in config_candidates() if path.exists() and not path.is_dir()), None)
 
 
-def load_config_file() -> tuple[Path | None, dict[str, Any]]:
-    """The first config file that exists, parsed and its keys checked (`tunables.check_known_keys`:
-    an unknown key is BadInput naming it). `NOC_CONFIG` naming a missing file is an error."""
-    path, file = read_config_file()
-    tunables.check_known_keys(file, path)
-    return path, file
-
-
 def read_config_file() -> tuple[Path | None, dict[str, Any]]:
-    """The first config file that exists, parsed (its keys not checked)."""
-    candidates = config_candidates()
-    for path in candidates:
-        if path.exists() and not path.is_dir():
-            try:
-                with path.open("rb") as handle:
-                    return path, tomllib.load(handle)
-            except tomllib.TOMLDecodeError as exc:
-                raise BadInput(f"config file {path} is not valid TOML: {exc}") from None
-            except OSError as exc:
-                raise BadInput(f"cannot read config file {path}: {exc.strerror}") from None
-    if os.environ.get("NOC_CONFIG"):
-        raise BadInput(f"config file {candidates[0]} (from NOC_CONFIG) does not exist")
-    return None, {}
+    """The config file in force, parsed (its keys are checked by `resolve`). `NOC_CONFIG`
+    naming a missing file is an error."""
+    path = config_file_path()
+    if path is None:
+        if os.environ.get("NOC_CONFIG"):
+            raise BadInput(f"config file {config_candidates()[0]} (from NOC_CONFIG) does not exist")
+        return None, {}
+    try:
+        with path.open("rb") as handle:
+            return path, tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read config file {path}: {exc.strerror}") from None
 
 
 @dataclass(frozen=True)
@@ -154,6 +146,13 @@ class Settings:
         path is taken from the config file's directory."""
         return tunables.audit_key_file(self.get("audit_key_file"), self.config_path)
 
+    def check_values(self) -> None:
+        """Read every typed value above but the channels (`notify`, checked on their own),
+        raising the BadInput the command that reads it would (`nocctl doctor`)."""
+        for name in ("correlation_window", "sla", "auto_incidents", "snapshot", "retention", "ingest",
+                     "audit_key_file"):
+            getattr(self, name)
+
     def effective(self) -> dict[str, Any]:
         """Everything in force, secrets masked (for `config show`)."""
         shown = {
@@ -175,16 +174,16 @@ def resolve(db: str | None = None, tenant: str | None = None, actor: str | None 
     `keep_problem` it is kept in `Settings.problem` instead (the settings then use what could
     be read: nothing of a file that does not parse)."""
     problem: BadInput | None = None
+    path: Path | None = None
+    file: dict[str, Any] = {}
     try:
-        path, file = load_config_file()
+        path, file = read_config_file()
+        tunables.check_known_keys(file, path)
     except BadInput as exc:
         if not keep_problem:
             raise
         problem = exc
-        try:
-            path, file = read_config_file()  # parses, but holds an unknown key
-        except BadInput:
-            path, file = config_file_path(), {}
+        path = path or config_file_path()  # a file that does not parse: nothing of it is used
     sources: dict[str, str] = {}
 
     def pick(name: str, flag: str | None, env: str, default: str | None) -> str | None:

@@ -12,7 +12,6 @@ imported (`--help` stays instant). The notification channels are parsed by
 `services/channels.py`, imported only when `[notify]` is read."""
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -340,6 +339,8 @@ SECTION_KEYS: Final[dict[str, tuple[str, ...]]] = {
 
 def did_you_mean(word: str, choices: tuple[str, ...]) -> str | None:
     """The choice `word` is most likely a typo of (case aside: `critical` is `CRITICAL`), or None."""
+    import difflib  # only on an error: not on every command's start-up
+
     lowered = {choice.lower(): choice for choice in choices}
     if word.lower() in lowered:
         return lowered[word.lower()]

@@ -508,13 +508,14 @@ def test_a_bad_listen_address_is_a_usage_error_and_a_taken_port_is_75(served):
 
 # ---------------------------------------------------------------- the writer, in-process
 
-def test_a_bug_reached_by_one_request_of_a_group_fails_that_request_alone(db_url):
+def _writer(db_url: str):
+    """An initialised database with a PagerDuty integration, and an in-process writer for
+    it: (writer, key, its resolved integration, the engine to dispose of)."""
     from nocctl.db import make_sessionmaker
     from nocctl.server import writer as w
     from nocctl.server.metrics import Metrics
     from nocctl.server.server import writer_engine
     from nocctl.services import integrations
-    from nocctl.services.ingest import formats
     from nocctl.services.ingest.options import Options
 
     nocctl(db_url, "init")
@@ -525,12 +526,26 @@ def test_a_bug_reached_by_one_request_of_a_group_fails_that_request_alone(db_url
     with factory() as session:
         resolved = integrations.resolve_key(session, key)
     assert resolved is not None
-    event = pd_event(key, "bug-good", "ACME-MYS")
+    return w.Writer(factory, Options(), "login", "host", Metrics()), key, resolved, engine
+
+
+def _pd_item(key: str, dedup_key: str) -> tuple:
+    """A PagerDuty event for ACME-MYS as the request thread queues it."""
+    from nocctl.services.ingest import formats
+
+    event = pd_event(key, dedup_key, "ACME-MYS")
     del event["routing_key"]
     [(_, record)] = formats.records_with_items(event, "pagerduty")
-    good = w.Job(key, resolved, "good", [(record, "good", 1, json.dumps(event))])
+    return (record, dedup_key, 1, json.dumps(event))
+
+
+def test_a_bug_reached_by_one_request_of_a_group_fails_that_request_alone(db_url):
+    from nocctl.server import writer as w
+
+    writer, key, resolved, engine = _writer(db_url)
+    record, _, count, body = _pd_item(key, "bug-good")
+    good = w.Job(key, resolved, "good", [(record, "good", count, body)])
     broken = w.Job(key, resolved, "broken", [("an item the pipeline cannot unpack",)])
-    writer = w.Writer(factory, Options(), "login", "host", Metrics())
     try:
         writer.write([good, broken])
     finally:
@@ -543,29 +558,12 @@ def test_a_bug_reached_by_one_request_of_a_group_fails_that_request_alone(db_url
 def test_a_run_that_goes_on_reads_the_units_it_knew_again(db_url, tmp_path):
     """The writer's next run of an integration looks up the sites the previous run knew in
     its first group: a site moved to another client meanwhile is placed on its new client."""
-    from nocctl.db import make_sessionmaker
     from nocctl.server import writer as w
-    from nocctl.server.metrics import Metrics
-    from nocctl.server.server import writer_engine
-    from nocctl.services import integrations
-    from nocctl.services.ingest import formats
-    from nocctl.services.ingest.options import Options
 
-    nocctl(db_url, "init")
-    nocctl(db_url, "org", "import", str(ORG))
-    key = nocctl(db_url, "integration", "add", "pd", "--format", "pagerduty").strip()
-    engine = writer_engine(db_url, 5)
-    factory = make_sessionmaker(engine)
-    with factory() as session:
-        resolved = integrations.resolve_key(session, key)
-    assert resolved is not None
-    writer = w.Writer(factory, Options(), "login", "host", Metrics())
+    writer, key, resolved, engine = _writer(db_url)
 
     def send(dedup_key: str) -> w.Job:
-        event = pd_event(key, dedup_key, "ACME-MYS")
-        del event["routing_key"]
-        [(_, record)] = formats.records_with_items(event, "pagerduty")
-        job = w.Job(key, resolved, dedup_key, [(record, dedup_key, 1, json.dumps(event))])
+        job = w.Job(key, resolved, dedup_key, [_pd_item(key, dedup_key)])
         writer.write([job])
         assert job.outcome is not None and job.outcome.status == w.OK, job.outcome
         return job

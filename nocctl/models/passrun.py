@@ -13,8 +13,8 @@ class PassRun(Base):
     writes it when a pass that is not a dry run finishes; `nocctl doctor` reads it).
 
     `ran_at` is the pass's clock (`--now`, NOC_NOW or the real time), the instant its work
-    was done for; `name` is the pass lock's name (`snapshot`, `escalate`, `notify`,
-    `retention`, `alertmanager-sync-NAME`)."""
+    was done for, but never later than the wall clock when it ran; `name` is the pass lock's
+    name (`snapshot`, `escalate`, `notify`, `retention`, `alertmanager-sync-NAME`)."""
 
     __tablename__ = "pass_run"
 

@@ -151,7 +151,7 @@ def _severity_class(severity: str) -> str:
 def _section(kind: str, facts, blocks: Sequence[dict], trend, definitions: Mapping[str, str]) -> dict:
     definition = definitions[kind] + (" " + MORE_DEFINITIONS[kind] if kind in MORE_DEFINITIONS else "")
     return {"kind": kind, "title": TITLES[kind], "anchor": kind, "facts": list(facts), "blocks": list(blocks),
-            "tables": [t for b in blocks for t in b["tables"]], "charts": [b["chart"] for b in blocks if b["chart"]],
+            "tables": [t for b in blocks for t in b["tables"]],  # Markdown and text: the tables alone
             "trend": trend, "definition": definition}
 
 

@@ -84,14 +84,10 @@ def check_config(settings: Settings) -> Check:
         return Check("config", PROBLEM, settings.problem.message, settings.problem.remedy)
     if path is None:
         return Check("config", OK, "no config file: the defaults are in force")
-    # Every value a command would read, typed as that command reads it (the channels are
-    # their own check): a value that would stop `ingest` or a pass stops doctor's line too.
-    for section in ("correlation_window", "sla", "auto_incidents", "snapshot", "retention", "ingest",
-                    "audit_key_file"):
-        try:
-            getattr(settings, section)
-        except BadInput as exc:
-            return Check("config", PROBLEM, exc.message, exc.remedy)
+    try:  # a value that would stop `ingest` or a pass stops this line too
+        settings.check_values()
+    except BadInput as exc:
+        return Check("config", PROBLEM, exc.message, exc.remedy)
     return Check("config", OK, f"{path}: parses, no unknown keys, every value valid")
 
 
@@ -214,14 +210,10 @@ def check_passes(engine: Engine, tenant_id: int, now: datetime) -> list[Check]:
         if late > STALE_AFTER * cadence:
             checks.append(Check(f"pass {name}", PROBLEM,
                                 f"{detail}, {output.age(last, now)}: overdue (cron runs it every {every})",
-                                f"check cron and the pass's log (`nocctl {_command(name)}` by hand shows the error)"))
+                                f"check cron and the pass's log (`nocctl {name} run` by hand shows the error)"))
         else:
             checks.append(Check(f"pass {name}", OK, f"{detail} ({output.age(last, now)}; every {every})"))
     return checks
-
-
-def _command(name: str) -> str:
-    return f"{name} run"
 
 
 def check_audit(engine: Engine, caller: Caller) -> Check:
@@ -286,14 +278,11 @@ def _with_database(engine: Engine, settings: Settings, caller: Caller, now: date
     checks += found + files + _guarded("pass locks", lambda: check_locks(engine))
     if found[0].status != OK:
         return checks + _not_checked("the schema is not current")
-    tenant: list[int] = []
-
-    def find_tenant() -> Check:
-        tenant.append(_tenant(engine, settings.tenant))
-        return Check("tenant", OK, f"{settings.tenant} exists")
-
-    checks += _guarded("tenant", find_tenant)
-    if tenant:
-        checks += _guarded("passes", lambda: check_passes(engine, tenant[0], now))
-        checks += _guarded("audit chain", lambda: check_audit(engine, caller))
+    try:
+        tenant_id = _tenant(engine, settings.tenant)
+    except Exception as exc:  # noqa: BLE001 - as in `_guarded`: a missing tenant or a database error
+        return checks + [_failure("tenant", exc)]
+    checks.append(Check("tenant", OK, f"{settings.tenant} exists"))
+    checks += _guarded("passes", lambda: check_passes(engine, tenant_id, now))
+    checks += _guarded("audit chain", lambda: check_audit(engine, caller))
     return checks

@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from queue import SimpleQueue
 from typing import Any, cast
@@ -319,8 +319,7 @@ class ChannelTestResult:
     duration_ms: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"channel": self.channel, "type": self.type, "template": self.template, "delivered": self.delivered,
-                "error": self.error, "notification_id": self.notification_id, "duration_ms": self.duration_ms}
+        return asdict(self)
 
 
 def make_test_payload(channel: str, tenant: str, login: str, host: str, now: datetime) -> dict[str, Any]:

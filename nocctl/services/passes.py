@@ -113,13 +113,8 @@ def _record(job: Pass) -> None:
             if last is None:
                 conn.execute(insert(table).values(tenant_id=tenant.id, name=job.name, ran_at=ran_at,
                                                   duration_ms=duration))
-            elif _aware(last) <= ran_at:
+            elif last <= ran_at:
                 conn.execute(update(table).where(here).values(ran_at=ran_at, duration_ms=duration))
-
-
-def _aware(at: datetime) -> datetime:
-    """SQLite gives the stored instant back without its offset (stored in UTC)."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def last_runs(engine: Engine, tenant_id: int) -> dict[str, datetime]:

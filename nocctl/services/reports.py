@@ -181,14 +181,10 @@ def mtta(session: Session, scope: Scope) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- frequency
 
-def days(scope: Scope) -> list[tuple[str, datetime, datetime]]:
-    """The report's local days as (date, start, end) instants clipped to [since, until)."""
-    return [(label, start, end) for label, start, end, _ in day_spans(scope)]
-
-
 def day_spans(scope: Scope) -> list[tuple[str, datetime, datetime, bool]]:
-    """`days()` with whether each day is partial: the clip to the window cut it, or it has
-    not ended when the report is made (its counts are still growing)."""
+    """The report's local days as (date, start, end, partial): start and end instants
+    clipped to [since, until); partial when the clip cut the day, or it has not ended when
+    the report is made (its counts are still growing)."""
     out = []
     day = scope.since.astimezone(scope.zone).date()
     while True:
@@ -282,8 +278,8 @@ def sla(session: Session, scope: Scope, limit: int = BREACHES_LISTED) -> dict[st
     where = _sla_where(scope, scope.since, scope.until)
     is_met, is_breached, is_pending = _outcomes(scope)
     counts = (_count(is_met), _count(is_breached), _count(is_pending))
-    met, breached, pending = session.execute(select(*counts).where(*where)).one()
     per_client = session.execute(select(Incident.client_id, *counts).where(*where).group_by(Incident.client_id)).all()
+    met, breached, pending = (sum(int(row[i]) for row in per_client) for i in (1, 2, 3))  # the whole: the clients'
     codes = _codes(session, [row[0] for row in per_client])
     by_client = {codes.get(cid, NO_CLIENT): {"met": int(m), "breached": int(b), "pending": int(p),
                                              "compliance": _compliance(int(m), int(b))}
