@@ -47,6 +47,22 @@ def test_out_of_order_duplicate_moves_first_seen_earlier_across_runs(noc, db_url
     assert "09:50:00" in str(first) and "10:10:00" in str(last) and count == 1
 
 
+def test_severity_and_message_follow_the_latest_occurrence_not_the_latest_to_arrive(noc, db_url):
+    noc("ingest", input=ndjson(alert(at="2026-03-01T10:00:00Z", severity="LOW", message="first")))
+    # A later occurrence re-grades the alert and brings its escalation look forward to first seen.
+    noc("ingest", input=ndjson(alert(at="2026-03-01T10:10:00Z", severity="CRITICAL", message="worse")))
+    # An older one arriving late, in a later run and inside one batch, changes neither.
+    noc("ingest", input=ndjson(alert(at="2026-03-01T10:05:00Z", severity="INFO", message="stale")))
+    noc("ingest", input=ndjson(alert(at="2026-03-01T10:20:00Z", severity="MEDIUM", message="latest"),
+                               alert(at="2026-03-01T10:15:00Z", severity="HIGH", message="late")))
+    ((severity, message, count, first, due),) = rows(
+        db_url, "SELECT severity, message, duplicate_count, first_seen_at, next_escalation_at FROM alert")
+    assert (severity, message, count) == ("MEDIUM", "latest", 4)
+    assert str(due) == str(first)
+    noc("ingest", input=ndjson(alert(at="2026-03-01T10:19:00Z", severity="CRITICAL", message="older")))
+    assert rows(db_url, "SELECT severity, message FROM alert") == [("MEDIUM", "latest")]
+
+
 def test_dedup_key_defaults_to_md5_of_type_site_entity(noc, db_url):
     import hashlib
 

@@ -461,19 +461,18 @@ class Ingest:
             " duplicate_count = alert.duplicate_count + excluded.duplicate_count + 1,"
             f" last_seen_at = CASE WHEN {newer} THEN excluded.last_seen_at ELSE alert.last_seen_at END,"
             f" message = CASE WHEN {newer} THEN excluded.message ELSE alert.message END,"
-            f" severity = CASE WHEN {newer} THEN excluded.severity ELSE alert.severity END,"
-            # A new severity may bring the escalation forward: the pass looks again at once.
-            f" next_escalation_at = CASE WHEN {newer} AND excluded.severity <> alert.severity"
-            " THEN alert.first_seen_at ELSE alert.next_escalation_at END,"
             f" metadata = CASE WHEN {newer} THEN excluded.metadata ELSE alert.metadata END"
-            " RETURNING id, dedup_key, status, first_seen_at, duplicate_count, snoozed_until",
+            # Severity is indexed (carried by the report indexes, read by the escalation
+            # index's rows): assigning it here would rewrite those index entries for every
+            # duplicate. It returns as stored, and the few that change are updated below.
+            " RETURNING id, dedup_key, status, first_seen_at, duplicate_count, snoozed_until, severity, last_seen_at",
             fetch=True,
         )
         created: dict[str, int] = {}
         quiet: set[str] = set()  # created SUPPRESSED: no incident opens for them
-        earlier, surfaced, held, woken = [], [], [], []
+        earlier, surfaced, held, woken, regraded = [], [], [], [], []
         still_snoozed = ts(now)  # the driver's form, as first_seen below
-        for alert_id, key, status, stored_first_seen, duplicates, snoozed_until in returned:
+        for alert_id, key, status, stored_first_seen, duplicates, snoozed_until, severity, last_seen in returned:
             t = triggers[key]
             muted = t.latest.record.suppressed  # the sender's word, as of its latest trigger
             # An insert returns the batch's own count; an update adds to an existing one.
@@ -491,6 +490,11 @@ class Ingest:
                 self.summary.deduplicated += t.count - 1
                 continue
             self.summary.deduplicated += t.count
+            latest_severity = t.latest.record.severity
+            if severity != latest_severity and last_seen == ts(t.latest.occurred_at):
+                # Ours is the latest occurrence (the update kept the later of the two times):
+                # its severity holds, and the escalation pass looks again at once.
+                regraded.append((latest_severity, alert_id))
             ours = first_seen[key]  # the driver's form compares like the instants (SQLite: fixed-width text)
             if ours < stored_first_seen:
                 earlier.append((ours, ours, alert_id, ours))
@@ -510,6 +514,7 @@ class Ingest:
                                                  {"from": status, "to": ALERT_HOLD.to, "dedup_key": key,
                                                   **_muted_by(t.latest.record)},
                                                  t.first.client_id, t.first.site_id))
+        sql.many("UPDATE alert SET severity = ?, next_escalation_at = first_seen_at WHERE id = ?", regraded)
         sql.many("UPDATE alert SET first_seen_at = ?, next_escalation_at = ? WHERE id = ? AND first_seen_at > ?",
                  earlier)
         sql.many(_SURFACE, surfaced)
