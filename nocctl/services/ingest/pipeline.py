@@ -5,7 +5,7 @@ event keys are inserted with ON CONFLICT DO NOTHING, so concurrent ingests of th
 input apply each event once); upsert triggers against the partial unique index of active
 alerts (one statement, never check-then-insert); correlate the alerts just created; apply
 acknowledge/resolve events; write audit rows and the dead letters. A trigger that follows a
-resolve of the same key in one batch goes to a later round, so per-key order is kept.
+resolve of the same key in one batch goes to that key's next round, so per-key order is kept.
 
 What a run is given and reports (`Options`, `Summary`, `Reject`) is `options`'; what a batch
 holds is `events`'; the planning of correlation groups is `correlation`'s; the
@@ -256,19 +256,8 @@ class Ingest:
         sql = RawSQL(session)
         events = self._drop_replayed(sql, events, now)
         audit_entries: list[audit.Entry] = []
-        triggers: dict[str, Trigger] = {}
-        closes: list[Event] = []
-        closed_keys: set[str] = set()
-        for event in events:
-            if event.record.action == "trigger":
-                if event.dedup_key in closed_keys:
-                    self._apply_round(session, sql, triggers, closes, now, audit_entries)
-                    triggers, closes, closed_keys = {}, [], set()
-                self._add_trigger(triggers, event)
-            else:
-                closes.append(event)
-                closed_keys.add(event.dedup_key)
-        self._apply_round(session, sql, triggers, closes, now, audit_entries)
+        for triggers, closes in self._rounds(events):
+            self._apply_round(session, sql, triggers, closes, now, audit_entries)
 
         if audit_entries:
             audit.record_many(session, self.actor, audit_entries, at=now)
@@ -401,6 +390,30 @@ class Ingest:
             else:
                 self.summary.replayed += 1
         return kept
+
+    def _rounds(self, events: list[Event]) -> list[tuple[dict[str, Trigger], list[Event]]]:
+        """The batch's events in rounds, each its triggers (merged by key) and then its
+        acknowledge/resolve events: a trigger that follows an acknowledge or resolve of its key
+        goes to the key's next round, so each key's events apply in their order. Keys are
+        independent: most batches need two rounds, however many keys re-open in them."""
+        rounds: list[tuple[dict[str, Trigger], list[Event]]] = []
+        generation: dict[str, int] = {}
+        after_close: set[str] = set()  # keys whose latest event so far is an acknowledge/resolve
+        for event in events:
+            key = event.dedup_key
+            number = generation.get(key, 0)
+            if event.record.action == "trigger" and key in after_close:
+                after_close.discard(key)
+                number = generation[key] = number + 1
+            if number == len(rounds):
+                rounds.append(({}, []))
+            triggers, closes = rounds[number]
+            if event.record.action == "trigger":
+                self._add_trigger(triggers, event)
+            else:
+                closes.append(event)
+                after_close.add(key)
+        return rounds
 
     def _add_trigger(self, triggers: dict[str, Trigger], event: Event) -> None:
         window = None
