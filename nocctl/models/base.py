@@ -63,11 +63,21 @@ def one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
     return CheckConstraint(f"{column} IN ({quoted})", name=name)
 
 
+# Foreign keys that PostgreSQL checks once per statement instead (migration 0014: the rows
+# ingest writes most); SQLite has them as declared.
+PG_STATEMENT_CHECKED = frozenset({
+    "fk_alert_tenant_id_tenant", "fk_alert_client_id_business_unit", "fk_alert_site_id_business_unit",
+    "fk_ingest_event_tenant_id_tenant"})
+
+
 def on_dialect(dialect: str):
     """Alembic's `include_object` for a database of `dialect`: leaves out the model's indexes
-    that exist on the other database only (`Index(...).ddl_if(dialect=...)`), so comparing
-    the models with a database (drift, autogenerate) sees only that database's own."""
+    that exist on the other database only (`Index(...).ddl_if(dialect=...)`) and, on
+    PostgreSQL, the foreign keys it checks by statement, so comparing the models with a
+    database (drift, autogenerate) sees only that database's own."""
     def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        if type_ == "foreign_key_constraint" and dialect == "postgresql" and name in PG_STATEMENT_CHECKED:
+            return False
         only = getattr(obj, "_ddl_if", None)
         if reflected or type_ != "index" or only is None or only.dialect is None:
             return True
