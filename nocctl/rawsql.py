@@ -122,6 +122,26 @@ class RawSQL:
         finally:
             cursor.close()
 
+    def update(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Set `columns` of the rows of `table` by id, each row (values…, id): on PostgreSQL one
+        statement joining the arrays of `unnest` (executemany runs one per row), on SQLite
+        executemany. In no particular order: for rows this transaction already holds (it
+        wrote them), where the order of taking locks cannot matter."""
+        if not rows:
+            return
+        if not self.pg:
+            self.many(update_by_id(table, columns), rows)
+            return
+        names = [*columns, "id"]
+        arrays = ", ".join(f"%b::{pg_type(table, name)}[]" for name in names)
+        sets = ", ".join(f"{name} = v.{name}" for name in columns)
+        cursor = self.dbapi.cursor()
+        try:
+            cursor.execute(f"UPDATE {table.name} SET {sets} FROM unnest({arrays}) AS v({', '.join(names)})"
+                           f" WHERE {table.name}.id = v.id", [list(column) for column in zip(*rows, strict=True)])
+        finally:
+            cursor.close()
+
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """executemany of one statement (UPDATEs by id); `?` marks the parameters."""
         if rows:

@@ -14,6 +14,7 @@ from nocctl import clock
 from nocctl.errors import BadInput, Conflict, NotFound
 from nocctl.lifecycle import CLOSED, INCIDENT_MOVES, NEW, RESOLVED, incident_fields
 from nocctl.models import Alert, BusinessUnit, Incident, IncidentAlert, Person
+from nocctl.rawsql import RawSQL, columns_and_types
 from nocctl.services import access, audit
 from nocctl.services import prefs as preferences
 from nocctl.services.access import Scope
@@ -24,6 +25,7 @@ from nocctl.tunables import AutoIncidents, Sla
 from nocctl.vocabulary import SEVERITIES, SEVERITY_RANK
 
 INCIDENTS = Incident.__table__
+LINK_HEAD, LINK_TYPES = columns_and_types(IncidentAlert.__table__, ("incident_id", "alert_id", "tenant_id", "added_at"))
 LIST_COLUMNS = ("id", "title", "severity", "status", "client", "site", "created_at", "sla_target", "assigned_to",
                 "alerts", "correlation_id", "ticket_ref", "work_order_ref", "runbook_link")
 TABLE_COLUMNS = ("id", "severity", "status", "title", "client", "site", "created_at", "sla_target", "assigned_to",
@@ -162,9 +164,10 @@ def auto_open(session: Session, actor: Actor, created: Sequence[tuple], settings
             links.extend((incident_id, r[0]) for r in rows)
             entries.append(audit.Entry("INCIDENT_ADD_ALERT", "incident", incident_id,
                                        {"automatic": True, "alerts": [r[0] for r in rows]}, rows[0][3], rows[0][4]))
-    if links:
-        session.execute(insert(IncidentAlert), [{"incident_id": i, "alert_id": a, "tenant_id": actor.tenant_id,
-                                                 "added_at": now} for i, a in links])
+    if links:  # on the DBAPI cursor: a batch links thousands
+        sql = RawSQL(session)
+        added_at = sql.ts(now)
+        sql.insert(LINK_HEAD, LINK_TYPES, [(i, a, actor.tenant_id, added_at) for i, a in links])
     return entries
 
 

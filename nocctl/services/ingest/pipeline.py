@@ -534,9 +534,8 @@ class Ingest:
         sql.many(_HOLD, held)
         sql.many("UPDATE alert SET snoozed_until = NULL WHERE id = ?", woken)
         # Groups started in this round: their first alert's id is known only now.
-        sql.many("UPDATE alert SET parent_alert_id = ? WHERE id = ?",
-                 [(created[root], created[key]) for key, (_, _, root) in plan.items()
-                  if root is not None and key in created and root in created])
+        sql.update(ALERTS, ("parent_alert_id",), [(created[root], created[key]) for key, (_, _, root) in plan.items()
+                                                   if root is not None and key in created and root in created])
         # A key another ingest resolved meanwhile was inserted without a plan: a group of its own.
         unplanned = {key: str(uuid.uuid4()) for key in created if key not in plan}
         sql.many("UPDATE alert SET correlation_id = ? WHERE id = ?",
