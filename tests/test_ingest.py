@@ -71,6 +71,25 @@ def test_dedup_key_defaults_to_md5_of_type_site_entity(noc, db_url):
     assert rows(db_url, "SELECT dedup_key FROM alert") == [(expected,)]
 
 
+@pytest.mark.parametrize("record, options, unit", [
+    ({"site": "ACME-BLR-WF", "client": "ACME"}, [], "ACME-BLR-WF"),  # the site, when both are named
+    ({"client": "ACME"}, ["--site", "ACME-MYS"], "ACME"),  # the record's client over --site
+    ({}, ["--site", "ACME-MYS"], "ACME-MYS"),
+    ({}, ["--client", "ACME"], "ACME"),
+    ({"site": "ACME-CHN"}, ["--client", "ACME"], "ACME-CHN"),
+])
+def test_the_default_dedup_key_names_the_unit_the_alert_is_placed_on(noc, db_url, record, options, unit):
+    """The reader process computes the key from the codes; the writer places the alert: the two agree."""
+    import hashlib
+
+    body = {k: v for k, v in alert().items() if k not in ("site", "client")} | record
+    assert noc("ingest", *options, input=ndjson(body)).exit_code == 0
+    expected = hashlib.md5(f"DEVICE_OFFLINE|{unit}|device|cam-01".encode()).hexdigest()
+    placed = "site_id" if unit != "ACME" else "client_id"
+    assert rows(db_url, f"SELECT a.dedup_key, u.code FROM alert a JOIN business_unit u ON u.id = a.{placed}"
+                        " WHERE a.site_id IS NOT NULL OR u.kind = 'CLIENT'") == [(expected, unit)]
+
+
 def test_own_dedup_key_wins_and_resolved_key_opens_a_new_alert(noc, db_url):
     first = ndjson(alert(dedup_key="pump-7", at="2026-03-01T10:00:00Z"),
                    {"action": "resolve", "dedup_key": "pump-7", "occurred_at": "2026-03-01T10:30:00Z"})

@@ -196,7 +196,9 @@ def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, b
 
         window = app.settings.correlation_window
         incident_level(app)  # `incident_min_severity` and `[sla]` parsed and checked now, used below
-        parse, how, make = formats.records_with_items, input_format, formats.Record._make
+        from nocctl.services.ingest.events import with_keys
+
+        parse, how, make = with_keys(formats.records_with_items, client, site), input_format, formats.Record._make
     else:
         if input_format != "auto":
             raise click.UsageError(f"--format {input_format} applies to alerts, not to --kind {kind}", ctx=ctx)

@@ -4,8 +4,10 @@ that identify them (DESIGN §3)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from nocctl.services.ingest.formats import Record
 
@@ -49,3 +51,29 @@ def event_key(dedup_key: str, record: Record, occurred_at: datetime) -> bytes | 
     else:
         return None  # nothing identifies this event: it always counts
     return hashlib.md5(f"{dedup_key}|{record.action}|{marker}".encode()).digest()
+
+
+def record_keys(record: Record, client: str | None, site: str | None) -> tuple[str | None, bytes | None]:
+    """(dedup key, event key) of `record` on the unit it names, else on the run's --client or
+    --site (the writer's placing, `Ingest._place`, picks the same unit); (None, None) when it
+    has neither a dedup_key nor a unit to make one from."""
+    dedup_key = record.dedup_key
+    if not dedup_key:
+        site_code = record.site or (site if record.client is None else None)
+        unit = site_code or record.client or (client if record.site is None else None)
+        if unit is None or record.alert_type is None:
+            return None, None
+        dedup_key = default_dedup_key(record.alert_type, unit, record.entity_type, record.entity_id)
+    # The event key reads the time only when the record gives one: never the writer's clock.
+    return dedup_key, event_key(dedup_key, record, record.occurred_at)  # type: ignore[arg-type]
+
+
+def with_keys(parse: Callable[[Any, str], Iterator[tuple[Any, Any]]], client: str | None,
+              site: str | None) -> Callable[[Any, str], Iterator[tuple[Any, Any]]]:
+    """`parse` (document, format -> (item, record or RecordError)) with each record's keys
+    computed as it is parsed: in the reader process, which waits on the writer most of the
+    time, rather than in the writer."""
+    def parse_keyed(document: Any, how: str) -> Iterator[tuple[Any, Any]]:
+        for item, parsed in parse(document, how):
+            yield item, (parsed._replace(keys=record_keys(parsed, client, site)) if type(parsed) is Record else parsed)
+    return parse_keyed

@@ -51,6 +51,9 @@ class Record(NamedTuple):
     # The sender reports the alert muted: Alertmanager's /api/v2/alerts says `suppressed`
     # (silenced or inhibited). The trigger then holds the alert SUPPRESSED (the pipeline).
     suppressed: bool = False
+    # (dedup key, event key) as the reader process computed them for where the record says it
+    # is (`events.with_keys`), so the writer does not; None: not computed (the writer does).
+    keys: tuple[str | None, bytes | None] | None = None
 
 
 def alert_type_name(value: Any, field: str = "alert_type") -> str:

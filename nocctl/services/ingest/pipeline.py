@@ -45,7 +45,7 @@ from nocctl.rawsql import RawSQL, columns_and_types
 from nocctl.services import access, audit, incidents, maintenance
 from nocctl.services.ingest import closing, correlation, formats, reader
 from nocctl.services.ingest.batches import read_batches
-from nocctl.services.ingest.events import Event, Trigger, default_dedup_key, event_key
+from nocctl.services.ingest.events import Event, Trigger, default_dedup_key, event_key, with_keys
 from nocctl.services.ingest.formats import Record, RecordError
 from nocctl.services.ingest.options import Options, Reject, Summary, future_reason
 from nocctl.services.ingest.reader import Document
@@ -153,7 +153,7 @@ class Ingest:
     def _parser(self) -> tuple[Callable[[object, str], Iterator[tuple[object, object]]], str]:
         """(function, its second argument) that yields (item, record or RecordError) for one
         JSON document."""
-        return formats.records_with_items, self.options.input_format
+        return with_keys(formats.records_with_items, self.options.client, self.options.site), self.options.input_format
 
     def _start(self, session: Session) -> None:
         """Who ingests, where they may, and what else the run needs: read once, inside the
@@ -317,18 +317,22 @@ class Ingest:
         if record.occurred_at is not None and record.occurred_at > self.latest:
             raise RecordError(future_reason("occurred_at", record.occurred_at, now, self.options.max_future_skew))
         placed = self._place(record.site, record.client)
+        occurred_at = record.occurred_at or now
         if placed is None:
             if record.action != "trigger" and record.dedup_key:
                 # Acknowledge/resolve by key alone: the alert says where it is (scope checked then).
-                return Event(record, None, None, record.dedup_key, record.occurred_at or now,
-                             event_key(record.dedup_key, record, record.occurred_at or now))
+                return Event(record, None, None, record.dedup_key, occurred_at,
+                             event_key(record.dedup_key, record, occurred_at))
             raise RecordError("no client or site: give one in the record, or --client/--site")
         client_id, site_id, unit_code = placed
+        if record.keys is not None:  # computed by the reader (`events.with_keys`) for this same unit
+            dedup_key, key = record.keys
+            assert dedup_key is not None
+            return Event(record, client_id, site_id, dedup_key, occurred_at, key)
         dedup_key = record.dedup_key
         if not dedup_key:
             assert record.alert_type is not None  # formats: a record without a dedup_key names its type
             dedup_key = default_dedup_key(record.alert_type, unit_code, record.entity_type, record.entity_id)
-        occurred_at = record.occurred_at or now
         return Event(record, client_id, site_id, dedup_key, occurred_at, event_key(dedup_key, record, occurred_at))
 
     def _place(self, site_of_record: str | None, client_of_record: str | None) -> tuple[int, int | None, str] | None:
