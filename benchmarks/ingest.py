@@ -8,7 +8,7 @@ sampled from /proc every 50 ms on each backend, beside a bare interpreter as the
 
     python benchmarks/ingest.py [--records 100000] [--memory-records 1000000]
                                 [--pg postgresql://postgres@127.0.0.1:5432/postgres]
-                                [--backends sqlite,postgresql] [--skip-speed] [--skip-memory]
+                                [--backends sqlite,postgresql] [--repeat 1] [--skip-speed] [--skip-memory]
                                 [--skip-memory-pipe] [--memory-pipe] [--sample-interval 0.05]
 
 `--memory-pipe` runs only the piped whole-tree measurement (and its baseline).
@@ -24,6 +24,7 @@ import os
 import platform
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -262,6 +263,7 @@ def main() -> None:
     parser.add_argument("--memory-records", type=int, default=1_000_000)
     parser.add_argument("--pg", default=os.environ.get("NOC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--repeat", type=int, default=1, help="throughput runs per backend (the median is printed)")
     parser.add_argument("--skip-speed", action="store_true", help="skip the 100k throughput runs")
     parser.add_argument("--skip-memory", action="store_true", help="skip both 1M memory measurements")
     parser.add_argument("--skip-memory-pipe", action="store_true", help="skip the piped whole-tree measurement")
@@ -286,23 +288,34 @@ def main() -> None:
             workload(data, args.records, args.keys)
             print(f"workload: {args.records:,} records, {args.keys:,} keys ({data.stat().st_size / 1e6:.1f} MB)")
         for backend in backends if not args.skip_speed else ():
-            dbs = Database(backend, args.pg, workdir)
-            try:
-                url = dbs.new()
-                prepare(url, workdir, env)
-                elapsed, summary, _ = run_ingest(url, data, env)
-                parsing, bare = bare_upsert(dbs.new(), data)
-                fair = parsing + bare
-                rate = args.records / elapsed
-                print(f"{backend}: nocctl ingest {args.records:,} records in {elapsed:.2f} s = {rate:,.0f} records/s;"
-                      f" bare driver upsert {bare:.2f} s = {args.records / bare:,.0f} records/s"
-                      f" (with the same json.loads and keys: {fair:.2f} s = {args.records / fair:,.0f} records/s);"
-                      f" ratio nocctl/bare = {elapsed / bare:.1f}x ({elapsed / fair:.1f}x with parsing)")
-                print(f"{backend}: summary {json.dumps(summary)}")
-                again, summary2, _ = run_ingest(url, data, env)
-                print(f"{backend}: replay of the same file in {again:.2f} s, replayed={summary2['replayed']:,}")
-            finally:
-                dbs.drop_all()
+            runs = []
+            for _ in range(args.repeat):  # each repeat: nocctl and the bare upsert, one after the other
+                dbs = Database(backend, args.pg, workdir)
+                try:
+                    url = dbs.new()
+                    prepare(url, workdir, env)
+                    elapsed, summary, _ = run_ingest(url, data, env)
+                    parsing, bare = bare_upsert(dbs.new(), data)
+                    fair = parsing + bare
+                    runs.append((elapsed, bare, fair))
+                    rate = args.records / elapsed
+                    print(f"{backend}: nocctl ingest {args.records:,} records in {elapsed:.2f} s"
+                          f" = {rate:,.0f} records/s;"
+                          f" bare driver upsert {bare:.2f} s = {args.records / bare:,.0f} records/s"
+                          f" (with the same json.loads and keys: {fair:.2f} s = {args.records / fair:,.0f} records/s);"
+                          f" ratio nocctl/bare = {elapsed / bare:.1f}x ({elapsed / fair:.1f}x with parsing)")
+                    print(f"{backend}: summary {json.dumps(summary)}")
+                    again, summary2, _ = run_ingest(url, data, env)
+                    print(f"{backend}: replay of the same file in {again:.2f} s, replayed={summary2['replayed']:,}")
+                finally:
+                    dbs.drop_all()
+            if len(runs) > 1:
+                elapsed, bare, fair = (statistics.median(column) for column in zip(*runs, strict=True))
+                print(f"{backend}: median of {len(runs)}: nocctl {elapsed:.2f} s"
+                      f" = {args.records / elapsed:,.0f} records/s"
+                      f" [{min(r[0] for r in runs):.2f}–{max(r[0] for r in runs):.2f}]; bare {bare:.2f} s, with parsing"
+                      f" {fair:.2f} s; ratio {elapsed / bare:.1f}x ({elapsed / fair:.1f}x with parsing); load now"
+                      f" [{Path('/proc/loadavg').read_text().strip()}]")
         if args.skip_file_memory and args.skip_memory_pipe:
             return
         big = workdir / "big.ndjson"
