@@ -1,6 +1,10 @@
-"""The numbers of the reports (DESIGN §7), aggregated in SQL on both databases: counts,
-means and continuous percentiles (PostgreSQL's `percentile_cont`; on SQLite the same linear
-interpolation over window-function ranks), never by loading alerts into Python.
+"""The numbers of the reports (DESIGN §7), aggregated in SQL on both databases — counts and
+sums, the means divided from them — with one exception: the MTTR/MTTA percentiles. Their
+durations come out of one aggregate per measure (PostgreSQL `array_agg`, SQLite
+`group_concat`, per severity and client, read from the covering index alone) and are
+sorted here, with PostgreSQL's `percentile_cont` arithmetic (linear interpolation), so that
+the database sorts nothing: its ordered-set aggregates and window functions sorted the same
+values once per grouping. No other report loads alert rows into Python.
 
 Every report covers the alerts and incidents the caller can see, in [since, until), for one
 client or all. Each function returns plain data (the JSON shapes of DESIGN §7, plus the
@@ -35,13 +39,16 @@ key                              meaning
 """
 from __future__ import annotations
 
+import itertools
+import json
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Float, Integer, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ARRAY, Float, Integer, and_, bindparam, case, cast, func, literal, or_, select, text
 from sqlalchemy.orm import Session
 
 from nocctl import clock
@@ -123,44 +130,74 @@ def _stats(count, mean, p50, p90) -> dict[str, Any]:
 EMPTY = _stats(0, None, None, None)
 
 
-def _percentiles_pg(value, group, where):
-    return (select(group.label("g"), func.count(), func.avg(value),
-                   func.percentile_cont(0.5).within_group(value), func.percentile_cont(0.9).within_group(value))
-            .where(*where).group_by(group))
+def percentile(ordered: Sequence[int], p: float) -> float:
+    """PostgreSQL's `percentile_cont(p)` of the ascending `ordered` (not empty), the same
+    float operations in the same order: r = p·(n − 1), lo = ⌊r⌋, x[lo] + (r − lo)·(x[lo+1] − x[lo])."""
+    r = p * (len(ordered) - 1)
+    lo = math.floor(r)
+    low = float(ordered[lo])
+    if lo == math.ceil(r):
+        return low
+    return low + (r - lo) * (float(ordered[lo + 1]) - low)
 
 
-def _percentiles_sqlite(value, group, where):
-    """percentile_cont(p) = x[lo] + (r − lo)·(x[lo+1] − x[lo]) with r = p·(n − 1), lo = ⌊r⌋,
-    the x ranked from 0 within each group: window functions rank, one GROUP BY interpolates."""
-    ranked = select(group.label("g"), value.label("x"),
-                    (func.row_number().over(partition_by=group, order_by=value) - 1).label("i"),
-                    func.count().over(partition_by=group).label("n")).where(*where).subquery()
+@dataclass
+class _Durations:
+    """The durations of one group: their count, their exact integer sum and the values."""
 
-    def percentile(p: float):
-        r = (ranked.c.n - 1) * p
-        lo = cast(r, Integer)  # SQLite truncates: ⌊r⌋ for r ≥ 0
-        frac = r - lo
-        return (func.sum(case((ranked.c.i == lo, ranked.c.x * (1 - frac)), else_=0))
-                + func.sum(case((and_(ranked.c.i == lo + 1, frac > 0), ranked.c.x * frac), else_=0)))
+    count: int = 0
+    total: int = 0
+    values: list[int] = field(default_factory=list)
 
-    return (select(ranked.c.g, func.count(), func.avg(ranked.c.x), percentile(0.5), percentile(0.9))
-            .group_by(ranked.c.g))
+    def add(self, other: _Durations) -> None:
+        self.count += other.count
+        self.total += other.total
+        self.values += other.values
+
+    def stats(self) -> dict[str, Any]:
+        if not self.count:
+            return EMPTY
+        ordered = sorted(self.values)  # the cells' sorted runs, merged
+        return _stats(self.count, self.total / self.count, percentile(ordered, 0.5), percentile(ordered, 0.9))
+
+
+def _cells(session: Session, value, where) -> dict[tuple[str, int], _Durations]:
+    """The durations per (severity, client) in one statement that reads only the covering
+    index: count, sum and the values themselves (PostgreSQL: an array; SQLite: a
+    comma-separated text), at most 5 × clients cells. The values are sorted here, each
+    cell's, not by the database: its ordered-set aggregates and window functions sorted
+    each grouping's values again."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    values = func.array_agg(value) if postgres else func.group_concat(value, ",")
+    cells = {}
+    for severity, client_id, count, total, listed in session.execute(
+            select(Alert.severity, Alert.client_id, func.count(), func.sum(value), values)
+            .where(*where).group_by(Alert.severity, Alert.client_id)):
+        parsed = listed if postgres else json.loads(f"[{listed}]")
+        parsed.sort()
+        cells[severity, client_id] = _Durations(int(count), int(total), parsed)
+    return cells
 
 
 def _durations(session: Session, scope: Scope, kind: str) -> dict[str, Any]:
     value, at = (Alert.time_to_resolve, Alert.resolved_at) if kind == "mttr" else \
         (Alert.time_to_ack, Alert.acknowledged_at)
-    where = scope.alerts(at >= scope.since, at < scope.until, value.is_not(None))
-    build = _percentiles_pg if session.get_bind().dialect.name == "postgresql" else _percentiles_sqlite
-    overall = session.execute(build(value, literal(0), where)).first()
-    by_severity = {row[0]: _stats(*row[1:]) for row in session.execute(build(value, Alert.severity, where))}
-    by_client_id = {row[0]: _stats(*row[1:]) for row in session.execute(build(value, Alert.client_id, where))}
+    cells = _cells(session, value, scope.alerts(at >= scope.since, at < scope.until, value.is_not(None)))
+    by_severity: dict[str, _Durations] = {sev: _Durations() for sev in SEVERITIES}
+    by_client_id: dict[int, _Durations] = {}
+    for (severity, client_id), cell in cells.items():
+        by_severity.setdefault(severity, _Durations()).add(cell)
+        by_client_id.setdefault(client_id, _Durations()).add(cell)
+    overall = _Durations()
+    for group in by_severity.values():
+        overall.add(group)
     codes = _codes(session, by_client_id)
     return {
         "window": scope.window(),
-        "overall": _stats(*overall[1:]) if overall else EMPTY,
-        "by_severity": {sev: by_severity.get(sev, EMPTY) for sev in SEVERITIES},
-        "by_client": {codes[cid]: stats for cid, stats in sorted(by_client_id.items(), key=lambda kv: codes[kv[0]])},
+        "overall": overall.stats(),
+        "by_severity": {sev: by_severity[sev].stats() for sev in SEVERITIES},
+        "by_client": {codes[cid]: group.stats()
+                      for cid, group in sorted(by_client_id.items(), key=lambda kv: codes[kv[0]])},
     }
 
 
@@ -198,29 +235,64 @@ def day_spans(scope: Scope) -> list[tuple[str, datetime, datetime, bool]]:
     return out
 
 
-def frequency(session: Session, scope: Scope) -> dict[str, Any]:
-    """One statement, reading the window once: the counts per (type, severity, local day) —
-    at most 8 × 5 × 31 rows — summed into by_type, by_severity and by_day here. The types
-    come ordered by the database (their total descending, then the type's collation order)."""
-    where = scope.alerts(Alert.first_seen_at >= scope.since, Alert.first_seen_at < scope.until)
+def _day_number(session: Session, scope: Scope, local_days: Sequence[tuple[str, datetime, datetime, bool]]):
+    """The SQL of each alert's local day as 1 + its index in `local_days`, 0 before the
+    window (the previous period, when the statement reads it). PostgreSQL: `width_bucket`
+    over the days' starts, a binary search. SQLite: whole days since the first local
+    midnight, when every day of the window is 24 h long; a CASE over the days' ends when a
+    daylight-saving change makes one shorter or longer. Correct across DST either way."""
+    if not local_days:
+        return literal(1)
+    starts = [start for _, start, _, _ in local_days]  # the first is `since`: before it, 0
+    if session.get_bind().dialect.name == "postgresql":
+        return func.width_bucket(Alert.first_seen_at, bindparam("day_starts", starts, ARRAY(UTCDateTime())),
+                                 type_=Integer)
+    first_day = scope.since.astimezone(scope.zone).date()
+    midnights = [datetime.combine(first_day + timedelta(days=i), time(), scope.zone).astimezone(UTC)
+                 for i in range(len(local_days) + 1)]
+    if all(b - a == timedelta(days=1) for a, b in itertools.pairwise(midnights)):
+        # Whole seconds since the first local midnight (midnights fall on whole seconds), of
+        # the stored text cut to the second ("YYYY-MM-DD HH:MM:SS.ffffff"): SQLite's own
+        # parse rounds to the millisecond, which moves 23:59:59.9995 to the next day.
+        first = int(midnights[0].timestamp())
+        seconds = func.unixepoch(func.substr(Alert.first_seen_at, 1, 19), type_=Integer)
+        return case((Alert.first_seen_at < scope.since, 0), else_=(seconds - first) // 86400 + 1)
+    return case((Alert.first_seen_at < scope.since, 0),
+                *((Alert.first_seen_at < end, number) for number, (_, _, end, _) in enumerate(local_days, 1)),
+                else_=len(local_days))
+
+
+def _frequency(session: Session, scope: Scope, previous: bool = False) -> tuple[dict[str, Any], tuple[int, int]]:
+    """One statement, reading the window once (and with `previous`, the previous period
+    too, in the same scan): the counts per (type, severity, local day) — at most
+    8 × 5 × 32 rows — summed into by_type, by_severity and by_day here, and the previous
+    period's (alerts, events) when asked ((0, 0) otherwise). The types come ordered by the
+    database (their total in the window descending, then the type's collation order).
+
+    The day is computed in a subquery kept apart (`OFFSET 0`): grouped by the expression
+    itself, PostgreSQL expects a group per row and sorts; grouped by the subquery's column,
+    it expects few groups and hashes."""
+    start = scope.previous()[0] if previous else scope.since
     local_days = day_spans(scope)
-    # The local day of each alert as a CASE over the day boundaries: correct across DST on
-    # both databases, and grouped in SQL.
-    bucket = case(*((Alert.first_seen_at < end, index) for index, (_, _, end, _) in enumerate(local_days)),
-                  else_=len(local_days)) if local_days else literal(0)
+    rows = (select(Alert.alert_type, Alert.severity, _day_number(session, scope, local_days).label("day"),
+                   (1 + Alert.duplicate_count).label("events"))
+            .where(*scope.alerts(Alert.first_seen_at >= start, Alert.first_seen_at < scope.until))
+            .offset(0).subquery())
     alerts = func.count()
-    type_total = func.sum(alerts).over(partition_by=Alert.alert_type)
+    type_total = func.sum(case((rows.c.day > 0, alerts), else_=0)).over(partition_by=rows.c.alert_type)
     by_type: dict[Any, list[int]] = {}
     by_severity: dict[Any, list[int]] = {}
     by_day: dict[Any, list[int]] = {}
+    before = [0, 0]
     for alert_type, severity, day, n, e in session.execute(
-            select(Alert.alert_type, Alert.severity, bucket.label("day"), alerts, func.sum(1 + Alert.duplicate_count))
-            .where(*where).group_by(Alert.alert_type, Alert.severity, bucket)
-            .order_by(type_total.desc(), Alert.alert_type)):
-        for table, key in ((by_type, alert_type), (by_severity, severity), (by_day, int(day))):
-            summed = table.setdefault(key, [0, 0])
-            summed[0] += int(n)
-            summed[1] += int(e)
+            select(rows.c.alert_type, rows.c.severity, rows.c.day, alerts, func.sum(rows.c.events))
+            .group_by(rows.c.alert_type, rows.c.severity, rows.c.day)
+            .order_by(type_total.desc(), rows.c.alert_type)):
+        summed = [before] if not day else [table.setdefault(key, [0, 0]) for table, key in (
+            (by_type, alert_type), (by_severity, severity), (by_day, int(day)))]
+        for pair in summed:
+            pair[0] += int(n)
+            pair[1] += int(e)
 
     def counts(pair) -> dict[str, int]:
         return {"alerts": pair[0], "events": pair[1]}
@@ -230,10 +302,14 @@ def frequency(session: Session, scope: Scope) -> dict[str, Any]:
         "time_zone": scope.zone.key,
         "by_type": {t: counts(pair) for t, pair in by_type.items()},
         "by_severity": {sev: counts(by_severity.get(sev, (0, 0))) for sev in SEVERITIES},
-        "by_day": [{"day": label, **counts(by_day.get(i, (0, 0))),
+        "by_day": [{"day": label, **counts(by_day.get(number, (0, 0))),
                     "partial": partial, "since": clock.isoformat(start), "until": clock.isoformat(end)}
-                   for i, (label, start, end, partial) in enumerate(local_days)],
-    }
+                   for number, (label, start, end, partial) in enumerate(local_days, 1)],
+    }, (before[0], before[1])
+
+
+def frequency(session: Session, scope: Scope) -> dict[str, Any]:
+    return _frequency(session, scope)[0]
 
 
 # ---------------------------------------------------------------- SLA
@@ -321,20 +397,25 @@ class _Figures:
     breached: int
 
 
-def _figures(session: Session, scope: Scope, periods: Sequence[tuple[datetime, datetime]]) -> list[_Figures]:
+def _figures(session: Session, scope: Scope, periods: Sequence[tuple[datetime, datetime]],
+             counted: Sequence[tuple[int, int]] | None = None) -> list[_Figures]:
     """The key figures of each of `periods` ([since, until) each): one SQL aggregate per
-    measure over all of them (each row counted in the period its timestamp falls in)."""
+    measure over all of them (each row counted in the period its timestamp falls in).
+    `counted`: the periods' (alerts, events) when already known (read in the frequency
+    statement's scan), so not read again."""
     start, end = min(p[0] for p in periods), max(p[1] for p in periods)
 
     def within(at):
         return [and_(at >= since, at < until) for since, until in periods]
 
-    events = 1 + Alert.duplicate_count
-    row = session.execute(select(
-        *(_count(inside) for inside in within(Alert.first_seen_at)),
-        *(func.coalesce(func.sum(case((inside, events), else_=0)), 0) for inside in within(Alert.first_seen_at)),
-    ).where(*scope.alerts(Alert.first_seen_at >= start, Alert.first_seen_at < end))).one()
-    alerts, counted = [int(v) for v in row[:len(periods)]], [int(v) for v in row[len(periods):]]
+    if counted is None:
+        events = 1 + Alert.duplicate_count
+        row = session.execute(select(
+            *(_count(inside) for inside in within(Alert.first_seen_at)),
+            *(func.coalesce(func.sum(case((inside, events), else_=0)), 0) for inside in within(Alert.first_seen_at)),
+        ).where(*scope.alerts(Alert.first_seen_at >= start, Alert.first_seen_at < end))).one()
+        counted = list(zip((int(v) for v in row[:len(periods)]), (int(v) for v in row[len(periods):]), strict=True))
+    alerts, events_counted = [a for a, _ in counted], [e for _, e in counted]
 
     def mean(value, at) -> list[float | None]:
         row = session.execute(select(*(func.avg(case((inside, value))) for inside in within(at)))
@@ -349,7 +430,7 @@ def _figures(session: Session, scope: Scope, periods: Sequence[tuple[datetime, d
         *(_count(and_(inside, is_breached)) for inside in within(Incident.created_at)),
     ).where(*_sla_where(scope, start, end))).one()
     met, breached = [int(v) for v in row[:len(periods)]], [int(v) for v in row[len(periods):]]
-    return [_Figures(*values) for values in zip(alerts, counted, mtta, mttr, met, breached, strict=True)]
+    return [_Figures(*values) for values in zip(alerts, events_counted, mtta, mttr, met, breached, strict=True)]
 
 
 def _from_sections(sections: dict[str, Any]) -> _Figures | None:
@@ -364,16 +445,18 @@ def _from_sections(sections: dict[str, Any]) -> _Figures | None:
                     sections["sla"]["met"], sections["sla"]["breached"])
 
 
-def kpis(session: Session, scope: Scope, sections: dict[str, Any] | None = None) -> dict[str, Any]:
+def kpis(session: Session, scope: Scope, sections: dict[str, Any] | None = None,
+         previous_counted: tuple[int, int] | None = None) -> dict[str, Any]:
     """Alerts, events, mean MTTA and MTTR and SLA compliance of the window and of the
     previous period of the same length. The window's come from `sections` (this window's
-    report sections) when they hold them; the rest is one SQL aggregate per measure."""
+    report sections) when they hold them, the previous period's alerts and events from
+    `previous_counted` when given; the rest is one SQL aggregate per measure."""
     before, since = scope.previous()
     now = _from_sections(sections or {})
     if now is None:
         now, then = _figures(session, scope, [(since, scope.until), (before, since)])
     else:
-        [then] = _figures(session, scope, [(before, since)])
+        [then] = _figures(session, scope, [(before, since)], None if previous_counted is None else [previous_counted])
     return {
         "window": scope.window(),
         "previous_window": {"since": clock.isoformat(before), "until": clock.isoformat(since)},
@@ -424,16 +507,28 @@ def build(session: Session, caller: Caller, kinds: Sequence[str], since: datetim
     tenant-wide) — checked before any aggregation; `record_export` then audits it.
     `compare` (the weekly report): add `kpis`, the key figures against the previous period."""
     with session.begin():
+        postgres = session.get_bind().dialect.name == "postgresql"
+        if postgres:
+            # Compiling these aggregates costs more than it saves at a million rows.
+            session.execute(text("SET LOCAL jit = off"))
         scope = open_scope(session, caller, since, until, tz, client_code)
         if export:
             scope.access.require(EXPORT, scope.client_id, what=f"client {client_code}" if client_code else None)
-        makers = {"mttr": mttr, "mtta": mtta, "frequency": frequency, "sla": sla,
-                  "noisy": lambda s, sc: noisy(s, sc, top)}
-        sections = {kind: makers[kind](session, scope) for kind in kinds}
+        makers = {"mttr": mttr, "mtta": mtta, "sla": sla, "noisy": lambda s, sc: noisy(s, sc, top)}
+        sections, previous_counted = {}, None
+        for kind in kinds:
+            if kind == "frequency":
+                # PostgreSQL reads the whole table for it (no index leads with the first-seen
+                # time): the weekly report's previous period is counted in the same scan.
+                # SQLite reads the window's rows only, the previous period's apart.
+                sections[kind], counted = _frequency(session, scope, previous=compare and postgres)
+                previous_counted = counted if compare and postgres else None
+            else:
+                sections[kind] = makers[kind](session, scope)
         document = {"window": scope.window(), "time_zone": scope.zone.key, "client": client_code,
                     "generated_at": clock.isoformat(scope.now), "sections": sections}
         if compare:
-            document["kpis"] = kpis(session, scope, sections)
+            document["kpis"] = kpis(session, scope, sections, previous_counted)
         return document
 
 
