@@ -9,7 +9,8 @@ SQL statement, to separate start-up from SQL.
 
     python benchmarks/reports.py [--alerts N] [--incidents N] [--only sqlite|postgresql]
                                  [--layout chronological|shuffled] [--repeat N]
-                                 [--explain DIR] [--candidates] [--keep]
+                                 [--explain DIR] [--candidates] [--keep] [--reuse URL]…
+                                 [--baseline DIR]
                                  [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
 Data (deterministic, seed 42), spread over the 90 days before NOC_NOW: 1,000,000 alerts —
@@ -28,7 +29,13 @@ QUERY PLAN). The in-process weekly report includes its key figures against the p
 period (`kpis`), timed as the `kpis …` statements.
 --candidates then creates the indexes of CANDIDATE_STAGES by hand in the benchmark database,
 stage by stage (nocctl's schema is not changed), and measures everything again after each.
---keep leaves the databases in place (their URLs are printed) instead of dropping them.
+--keep leaves the databases in place (their URLs are printed) instead of dropping them;
+--reuse URL measures such a database again instead of building one (once per backend).
+--baseline DIR measures a second nocctl tree (a checkout of another commit) on the same
+database: each end-to-end run of a report alternates between the trees (PYTHONPATH=DIR and
+this one, each from a directory that is not a checkout), and the in-process measurements run
+in child processes importing each tree, taking turns; the JSON of both must be identical.
+Every end-to-end line has the process's peak RSS (the largest of the runs).
 Prints one line per measurement.
 """
 from __future__ import annotations
@@ -49,6 +56,7 @@ from pathlib import Path
 
 from loading import COLUMNS, NOCCTL, TYPES, Database, bulk_load, directory, prepare
 
+THIS = str(Path(__file__).resolve().parent.parent)  # the nocctl tree measured (PYTHONPATH)
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 NOW_TEXT = "2026-11-26T12:00:00Z"
 SPAN = timedelta(days=90)
@@ -269,15 +277,26 @@ def report_args(kind: str, fmt: str, out: Path | None) -> list[str]:
     return args + (["-o", str(out)] if out else [])
 
 
+PEAK_MB: dict[tuple[str, str], float] = {}  # (tree, report) → the largest peak RSS seen, MB
+
+
 def run_report(url: str, env: dict, kind: str, fmt: str = "json", out: Path | None = None) -> tuple[float, str]:
-    """One `nocctl report …` as a subprocess: (seconds end to end, stdout)."""
+    """One `nocctl report …` as a subprocess: (seconds end to end, stdout). Its peak RSS
+    goes to PEAK_MB."""
     started = time.perf_counter()
-    done = subprocess.run(NOCCTL + ["--db", url, *report_args(kind, fmt, out)], env=env, capture_output=True,
-                          text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"report {kind} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return elapsed, done.stdout
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        child = subprocess.Popen(NOCCTL + ["--db", url, *report_args(kind, fmt, out)], env=env, stdout=stdout,
+                                 stderr=stderr, cwd=tempfile.gettempdir())  # not ./nocctl: the tree's
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0), stderr.seek(0)
+        output, errors = stdout.read().decode(), stderr.read().decode()
+    if child.returncode != 0:
+        raise SystemExit(f"report {kind} failed ({child.returncode}): {errors[-2000:]}")
+    key = (env.get("PYTHONPATH", ""), kind if fmt == "json" else f"{kind} {fmt}")
+    PEAK_MB[key] = max(PEAK_MB.get(key, 0.0), usage.ru_maxrss / 1024)
+    return elapsed, output
 
 
 def check(kind: str, document: dict) -> str:
@@ -304,38 +323,46 @@ def check(kind: str, document: dict) -> str:
     return "5 sections"
 
 
-def end_to_end(backend: str, url: str, env: dict, repeat: int, workdir: Path, label: str,
-               results: dict) -> dict[str, float]:
-    medians = {}
-    for kind in REPORTS:
-        times, stdout = [], ""
-        for _ in range(repeat):
-            elapsed, stdout = run_report(url, env, kind)
-            times.append(elapsed)
-        document = json.loads(stdout)
-        results[kind] = document
-        medians[kind] = statistics.median(times)
-        verdict = ""
-        if backend == "postgresql":
-            verdict = " [target ≤ 2 s: " + ("met" if medians[kind] <= TARGET_PG else "MISSED") + "]"
-        print(f"{label} report {kind} --format json: {medians[kind]:.2f} s end to end (median of {repeat}: "
-              f"{' '.join(f'{t:.2f}' for t in times)}){verdict}; {check(kind, document)};"
-              f" load {os.getloadavg()[0]:.1f}",
-              flush=True)
+def end_to_end(backend: str, url: str, trees: dict[str, dict], repeat: int, workdir: Path, label: str,
+               results: dict) -> dict[str, dict[str, float]]:
+    """Each report `repeat` times per tree (`trees`: name → environment), the trees taking
+    turns run by run, so that each compares with the others under the same load."""
+    medians: dict[str, dict[str, float]] = {tree: {} for tree in trees}
     html = workdir / "weekly.html"
-    times = []
-    for _ in range(repeat):
-        elapsed, _ = run_report(url, env, "weekly", "html", html)
-        times.append(elapsed)
-    medians["weekly html"] = statistics.median(times)
-    text = html.read_text(encoding="utf-8")
-    assert text.lstrip().lower().startswith("<!doctype html") and "<svg" in text, text[:200]
-    verdict = ""
-    if backend == "postgresql":
-        verdict = " [target ≤ 2 s: " + ("met" if medians["weekly html"] <= TARGET_PG else "MISSED") + "]"
-    print(f"{label} report weekly --format html -o FILE: {medians['weekly html']:.2f} s end to end (median of "
-          f"{repeat}: {' '.join(f'{t:.2f}' for t in times)}){verdict}; {len(text.encode()):,} bytes, EXPORT_DATA "
-          f"audited; load {os.getloadavg()[0]:.1f}", flush=True)
+    for kind, fmt in [(kind, "json") for kind in REPORTS] + [("weekly", "html")]:
+        times: dict[str, list[float]] = {tree: [] for tree in trees}
+        stdout = {}
+        for _ in range(repeat):
+            for tree, env in trees.items():
+                elapsed, stdout[tree] = run_report(url, env, kind, fmt, html if fmt == "html" else None)
+                times[tree].append(elapsed)
+        name = kind if fmt == "json" else "weekly html"
+        for tree, env in trees.items():
+            medians[tree][name] = statistics.median(times[tree])
+            verdict = ""
+            if backend == "postgresql":
+                verdict = " [target ≤ 2 s: " + ("met" if medians[tree][name] <= TARGET_PG else "MISSED") + "]"
+            if fmt == "json":
+                document = json.loads(stdout[tree])
+                if tree == THIS:
+                    results[kind] = document
+                account = check(kind, document)
+                what = f"report {kind} --format json"
+            else:
+                text = html.read_text(encoding="utf-8")
+                assert text.lstrip().lower().startswith("<!doctype html") and "<svg" in text, text[:200]
+                account = f"{len(text.encode()):,} bytes, EXPORT_DATA audited"
+                what = "report weekly --format html -o FILE"
+            peak = PEAK_MB[(env.get("PYTHONPATH", ""), name)]
+            print(f"{label}{'' if tree == THIS else ' ' + tree} {what}: {medians[tree][name]:.2f} s end to end "
+                  f"(median of {repeat}: {' '.join(f'{t:.2f}' for t in times[tree])}){verdict}; {account};"
+                  f" peak RSS {peak:.0f} MB; load {os.getloadavg()[0]:.1f}", flush=True)
+        if fmt == "json" and len(trees) > 1:
+            documents = [json.loads(stdout[tree]) for tree in trees]
+            for document in documents:
+                document.pop("generated_at", None)
+            same = all(json.dumps(d, sort_keys=True) == json.dumps(documents[0], sort_keys=True) for d in documents)
+            print(f"{label} report {kind}: the trees' JSON identical: {'yes' if same else 'NO'}", flush=True)
     return medians
 
 
@@ -365,13 +392,14 @@ def _what(statement: str) -> str:
         return "kpis alerts"
     if "CASE WHEN (incident.created_at >=" in s:
         return "kpis sla"
-    if "percentile_cont" in s or "row_number() OVER" in s:
+    if "percentile_cont" in s or "row_number() OVER" in s or "array_agg(" in s or "group_concat(" in s:
         value = "time_to_resolve" if "time_to_resolve" in s else "time_to_ack"
-        group = "severity" if "BY alert.severity" in s else "client" if "BY alert.client_id" in s else "overall"
+        group = "cells" if "BY alert.severity, alert.client_id" in s else "severity" if "BY alert.severity" in s \
+            else "client" if "BY alert.client_id" in s else "overall"
         return f"{'mttr' if value == 'time_to_resolve' else 'mtta'} {group}"
     if "FROM incident" in s:
         return "sla"
-    if "GROUP BY alert.alert_type, alert.severity" in s:
+    if "GROUP BY alert.alert_type, alert.severity" in s or "GROUP BY anon_1.alert_type, anon_1.severity" in s:
         return "frequency"
     if "GROUP BY alert.alert_type" in s:
         return "frequency by type"
@@ -496,23 +524,65 @@ def compare(results: dict[str, dict[str, dict]]) -> None:
     print(f"{a} and {b} reports identical: {'yes' if not differ else 'NO, differ: ' + ', '.join(differ)}", flush=True)
 
 
+def in_process_child(tree: str, url: str, repeat: int, label: str) -> dict[str, float]:
+    """in_process() in a child process importing nocctl from `tree`: its lines printed, its
+    medians returned."""
+    env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{Path(__file__).parent}"}
+    code = ("import json, reports; from pathlib import Path; "
+            f"print('MEDIANS', json.dumps(reports.in_process({url!r}, {repeat}, {label!r}, None)))")
+    done = subprocess.run([NOCCTL[0], "-c", code], env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if done.returncode != 0:
+        raise SystemExit(f"in-process run of {tree} failed: {done.stderr[-2000:]}")
+    medians = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("MEDIANS "):
+            medians = json.loads(line.split(" ", 1)[1])
+        else:
+            print(line, flush=True)
+    return medians
+
+
+def in_process_trees(url: str, repeat: int, label: str, baseline: Path) -> None:
+    """in_process() of the baseline tree and of this one, in child processes taking turns
+    (one run each per turn), then the medians side by side."""
+    runs: dict[str, list[dict[str, float]]] = {str(baseline): [], THIS: []}
+    for _ in range(repeat):
+        for tree in runs:
+            runs[tree].append(in_process_child(tree, url, 1, f"{label}{'' if tree == THIS else ' ' + tree}"))
+    for kind in REPORTS:
+        before, after = (statistics.median(r[kind] for r in runs[tree]) for tree in runs)
+        print(f"{label} in-process {kind}: {before:.2f} s ({baseline}) → {after:.2f} s (this tree), medians of "
+              f"{repeat}", flush=True)
+
+
 def bench(backend: str, args, workdir: Path, env: dict, results: dict) -> None:
     label = backend
     dbs = Database(backend, args.pg, workdir)
     try:
-        url = dbs.new()
-        prepare(url, workdir, env)
-        seconds = load(url, args.alerts, args.incidents, args.layout)
-        print(f"{label} setup: {args.alerts:,} alerts + {args.incidents:,} incidents loaded and analysed in "
-              f"{seconds:.1f} s ({args.layout}); {census(url)}", flush=True)
+        reused = next((u for u in args.reuse if u.startswith("sqlite") == (backend == "sqlite")), None)
+        if reused:
+            url = reused
+            print(f"{label} setup: reusing {url}; {census(url)}", flush=True)
+        else:
+            url = dbs.new()
+            prepare(url, workdir, env)
+            seconds = load(url, args.alerts, args.incidents, args.layout)
+            print(f"{label} setup: {args.alerts:,} alerts + {args.incidents:,} incidents loaded and analysed in "
+                  f"{seconds:.1f} s ({args.layout}); {census(url)}", flush=True)
         results[backend] = {}
-        end_to_end(backend, url, env, args.repeat, workdir, label, results[backend])
-        in_process(url, args.repeat, label, args.explain)
+        trees = {THIS: {**env, "PYTHONPATH": THIS}}
+        if args.baseline:
+            trees = {str(args.baseline): {**env, "PYTHONPATH": str(args.baseline)}, **trees}
+        end_to_end(backend, url, trees, args.repeat, workdir, label, results[backend])
+        if args.baseline:
+            in_process_trees(url, args.repeat, label, args.baseline)
+        else:
+            in_process(url, args.repeat, label, args.explain)
         if args.candidates:
             for stage in range(len(CANDIDATE_STAGES)):
                 create_candidates(url, label, stage)
                 label = f"{backend} +stage {stage + 1}"
-                end_to_end(backend, url, env, args.repeat, workdir, label, {})
+                end_to_end(backend, url, trees, args.repeat, workdir, label, {})
                 in_process(url, args.repeat, label, args.explain / f"stage{stage + 1}" if args.explain else None)
         if args.keep:
             print(f"{backend}: kept {url}", flush=True)
@@ -535,6 +605,10 @@ def main() -> None:
     parser.add_argument("--candidates", action="store_true",
                         help="Then create the CANDIDATE_STAGES indexes by hand, stage by stage, measuring each")
     parser.add_argument("--keep", action="store_true", help="Keep the databases (print their URLs)")
+    parser.add_argument("--reuse", action="append", default=[], metavar="URL",
+                        help="Measure this database (one --keep left) instead of building one; once per backend")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="Also measure the nocctl tree in DIR (PYTHONPATH=DIR), taking turns with this one")
     args = parser.parse_args()
 
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
