@@ -367,8 +367,9 @@ def test_the_exact_reference_agrees_with_the_definition_on_small_cases():
 
 
 def test_the_percentile_is_postgresql_s_on_the_same_floats(engine):
-    """reports.percentile against percentile_cont itself where there is a PostgreSQL, else
-    against the exact reference: every n up to 60, with ties."""
+    """reports.percentile of one sorted run against percentile_cont itself where there is a
+    PostgreSQL, and of the same values cut into several runs (as a group's cells come,
+    one of them empty) against the exact reference: every n up to 60, with ties."""
     rng = random.Random(3)
     samples = [sorted(rng.choice([1, 2, 2, 3, 10, 10_000]) for _ in range(n)) for n in range(1, 61)]
     if engine.dialect.name == "postgresql":
@@ -377,7 +378,8 @@ def test_the_percentile_is_postgresql_s_on_the_same_floats(engine):
                 sql = ("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v), percentile_cont(0.9) WITHIN GROUP"
                        " (ORDER BY v) FROM unnest(CAST(:values AS integer[])) AS v")
                 p50, p90 = session.execute(text(sql), {"values": values}).one()
-                assert (reports.percentile(values, 0.5), reports.percentile(values, 0.9)) == (p50, p90), values
+                assert (reports.percentile([values], 0.5), reports.percentile([values], 0.9)) == (p50, p90), values
     for values in samples:
-        assert round(reports.percentile(values, 0.5), 3) == rounded(percentile(values, Fraction(1, 2)))
-        assert round(reports.percentile(values, 0.9), 3) == rounded(percentile(values, Fraction(9, 10)))
+        runs = [sorted(values[0::3]), sorted(values[1::3]), [], sorted(values[2::3])]  # a group of cells
+        assert round(reports.percentile(runs, 0.5), 3) == rounded(percentile(values, Fraction(1, 2)))
+        assert round(reports.percentile(runs, 0.9), 3) == rounded(percentile(values, Fraction(9, 10)))

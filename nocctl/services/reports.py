@@ -39,6 +39,7 @@ key                              meaning
 """
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
@@ -130,43 +131,65 @@ def _stats(count, mean, p50, p90) -> dict[str, Any]:
 EMPTY = _stats(0, None, None, None)
 
 
-def percentile(ordered: Sequence[int], p: float) -> float:
-    """PostgreSQL's `percentile_cont(p)` of the ascending `ordered` (not empty), the same
-    float operations in the same order: r = p·(n − 1), lo = ⌊r⌋, x[lo] + (r − lo)·(x[lo+1] − x[lo])."""
-    r = p * (len(ordered) - 1)
+def _kth(runs: Sequence[Sequence[int]], k: int) -> int:
+    """The k-th smallest (from 0) of the values of the ascending `runs` taken together,
+    without merging them: the least integer v with more than k values ≤ v, by bisection
+    over the integers (≈ 25 steps of one `bisect` per run)."""
+    if len(runs) == 1:
+        return runs[0][k]
+    low, high = min(run[0] for run in runs if run), max(run[-1] for run in runs if run)
+    while low < high:
+        middle = (low + high) // 2
+        if sum(bisect.bisect_right(run, middle) for run in runs) > k:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def percentile(runs: Sequence[Sequence[int]], p: float) -> float:
+    """PostgreSQL's `percentile_cont(p)` of the values of the ascending `runs` (not all
+    empty), the same float operations in the same order: r = p·(n − 1), lo = ⌊r⌋,
+    x[lo] + (r − lo)·(x[lo+1] − x[lo]), x the values in ascending order."""
+    r = p * (sum(len(run) for run in runs) - 1)
     lo = math.floor(r)
-    low = float(ordered[lo])
+    value = _kth(runs, lo)
     if lo == math.ceil(r):
-        return low
-    return low + (r - lo) * (float(ordered[lo + 1]) - low)
+        return float(value)
+    # x[lo+1]: x[lo] again if more than lo + 1 values are ≤ it, else the least value above it.
+    ends = [bisect.bisect_right(run, value) for run in runs]
+    following = value if sum(ends) > lo + 1 else min(run[end] for run, end in zip(runs, ends, strict=True)
+                                                      if end < len(run))
+    low = float(value)
+    return low + (r - lo) * (float(following) - low)
 
 
 @dataclass
 class _Durations:
-    """The durations of one group: their count, their exact integer sum and the values."""
+    """The durations of one group: their count, their exact integer sum, and the values as
+    the ascending runs of its cells (never merged: see `_kth`)."""
 
     count: int = 0
     total: int = 0
-    values: list[int] = field(default_factory=list)
+    runs: list[list[int]] = field(default_factory=list)
 
     def add(self, other: _Durations) -> None:
         self.count += other.count
         self.total += other.total
-        self.values += other.values
+        self.runs += other.runs
 
     def stats(self) -> dict[str, Any]:
         if not self.count:
             return EMPTY
-        ordered = sorted(self.values)  # the cells' sorted runs, merged
-        return _stats(self.count, self.total / self.count, percentile(ordered, 0.5), percentile(ordered, 0.9))
+        return _stats(self.count, self.total / self.count, percentile(self.runs, 0.5), percentile(self.runs, 0.9))
 
 
 def _cells(session: Session, value, where) -> dict[tuple[str, int], _Durations]:
     """The durations per (severity, client) in one statement that reads only the covering
     index: count, sum and the values themselves (PostgreSQL: an array; SQLite: a
-    comma-separated text), at most 5 × clients cells. The values are sorted here, each
-    cell's, not by the database: its ordered-set aggregates and window functions sorted
-    each grouping's values again."""
+    comma-separated text), at most 5 × clients cells. Each cell's values are sorted here,
+    not by the database (its ordered-set aggregates and window functions sorted them again
+    for each grouping); the groups' percentiles are then found among the sorted cells."""
     postgres = session.get_bind().dialect.name == "postgresql"
     values = func.array_agg(value) if postgres else func.group_concat(value, ",")
     cells = {}
@@ -175,7 +198,7 @@ def _cells(session: Session, value, where) -> dict[tuple[str, int], _Durations]:
             .where(*where).group_by(Alert.severity, Alert.client_id)):
         parsed = listed if postgres else json.loads(f"[{listed}]")
         parsed.sort()
-        cells[severity, client_id] = _Durations(int(count), int(total), parsed)
+        cells[severity, client_id] = _Durations(int(count), int(total), [parsed])
     return cells
 
 
