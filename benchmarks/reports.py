@@ -277,7 +277,7 @@ def report_args(kind: str, fmt: str, out: Path | None) -> list[str]:
     return args + (["-o", str(out)] if out else [])
 
 
-PEAK_MB: dict[tuple[str, str], float] = {}  # (tree, report) → the largest peak RSS seen, MB
+PEAK_MB: dict[tuple[str, str, str], float] = {}  # (database, tree, report) → the largest peak RSS, MB
 
 
 def run_report(url: str, env: dict, kind: str, fmt: str = "json", out: Path | None = None) -> tuple[float, str]:
@@ -294,7 +294,7 @@ def run_report(url: str, env: dict, kind: str, fmt: str = "json", out: Path | No
         output, errors = stdout.read().decode(), stderr.read().decode()
     if child.returncode != 0:
         raise SystemExit(f"report {kind} failed ({child.returncode}): {errors[-2000:]}")
-    key = (env.get("PYTHONPATH", ""), kind if fmt == "json" else f"{kind} {fmt}")
+    key = (url, env.get("PYTHONPATH", ""), kind if fmt == "json" else f"{kind} {fmt}")
     PEAK_MB[key] = max(PEAK_MB.get(key, 0.0), usage.ru_maxrss / 1024)
     return elapsed, output
 
@@ -353,7 +353,7 @@ def end_to_end(backend: str, url: str, trees: dict[str, dict], repeat: int, work
                 assert text.lstrip().lower().startswith("<!doctype html") and "<svg" in text, text[:200]
                 account = f"{len(text.encode()):,} bytes, EXPORT_DATA audited"
                 what = "report weekly --format html -o FILE"
-            peak = PEAK_MB[(env.get("PYTHONPATH", ""), name)]
+            peak = PEAK_MB[(url, env.get("PYTHONPATH", ""), name)]
             print(f"{label}{'' if tree == THIS else ' ' + tree} {what}: {medians[tree][name]:.2f} s end to end "
                   f"(median of {repeat}: {' '.join(f'{t:.2f}' for t in times[tree])}){verdict}; {account};"
                   f" peak RSS {peak:.0f} MB; load {os.getloadavg()[0]:.1f}", flush=True)
