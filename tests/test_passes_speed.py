@@ -128,7 +128,21 @@ def test_a_ready_made_record_is_what_the_native_format_parses_its_json_into(worl
         config = _config(engine)
         metrics = service.compute(session, 1, units_by_id, START, END, config)
         holding = derived.conditions(session, 1, units_by_id, metrics, START, END, config)
-    assert {(c.alert_type, c.entity_id) for c in holding} == set(RAISED)
+    # By kind (tickets, work orders, devices, attendance), in record order, then the sites.
+    assert [(c.alert_type, c.entity_id) for c in holding] == list(RAISED)
+    at = iso(END)
+    facts = {(c.alert_type, c.entity_id): derived.metadata(c, at) for c in holding}
+    assert facts[("SLA_BREACH", "T-P1")] == {"window_end": at, "feed": "ticket", "external_id": "T-P1",
+                                             "priority": "P1", "due_at": iso(START)}
+    assert facts[("WORK_ORDER_OVERDUE", "W-LATE")] == {"window_end": at, "feed": "work_order", "external_id": "W-LATE",
+                                                       "status": "IN_PROGRESS", "due_at": iso(START)}
+    assert facts[("SYNC_DEGRADED", "D-SYNC")] == {"window_end": at, "feed": "device", "external_id": "D-SYNC",
+                                                  "status": "ONLINE", "last_seen_at": at, "sync_health": 42.5}
+    assert facts[("ATTENDANCE_MISSING", "A-MISS")] == {
+        "window_end": at, "feed": "attendance", "external_id": "A-MISS", "person": "Ravi", "people_group": "guards",
+        "shift_start": iso(END - timedelta(minutes=15)), "shift_end": iso(END + 8 * HOUR)}
+    assert facts[("ATTENDANCE_ANOMALY", "INITECH-HYD")] == {"window_end": at, "late": 2, "present": 4,
+                                                            "expected": 4, "late_rate": 0.5}
     for condition in holding:
         made = derived.trigger(condition, END)
         assert made.keys is None  # the writer computes them
