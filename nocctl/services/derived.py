@@ -19,7 +19,8 @@ Conditions, at the window end `end` (definitions shared with the metrics, in
   of its check-ins (attendance_late / attendance_present) with at least
   `snapshot.late_min_shifts` check-ins; entity `site` (its code); LOW.
 
-A condition that holds goes through the normal ingest path as a native trigger record —
+A condition that holds goes through the normal ingest path as a native trigger record
+(handed over ready-made, as the native format would parse it; the writer computes its keys) —
 source `nocctl-snapshot`, `occurred_at` = the window end, no event_id, the default dedup key
 (md5 of type|site-or-client code|entity type|entity id) — so de-duplication, maintenance
 suppression (stored SUPPRESSED; surfacing as NEW when it still holds after the window),

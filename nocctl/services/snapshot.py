@@ -5,9 +5,11 @@ The window ends at `--now` aligned down to the window size on the epoch (5m: 12:
 end 12:05, window [12:00, 12:05)); `now` exactly on a boundary ends the window there. For
 every tenant the pass writes one snapshot per client and one per site for that window,
 computed with set-based SQL: one GROUP BY (client, site) query per feed kind and one over
-the alerts; a site's row is its group, a client's row adds up its sites' groups and its
-client-level records (those without a site). Feed rows never travel to Python, only the
-per-unit groups. Units without any record get a row of zeros, so "nothing open" is visible.
+the alerts, each giving one row per unit (the sub-counts by priority, status, people group
+and severity as columns or a JSON object), read as plain rows on the DBAPI cursor; a site's
+row is its group, a client's row adds up its sites' groups and its client-level records
+(those without a site). Feed rows never travel to Python, only the per-unit groups. Units
+without any record get a row of zeros, so "nothing open" is visible.
 
 Metrics (a JSON object, snake_case keys, always all present). `end`/`start` are the
 window's end and start; the feeds are counted as they stand when the pass runs:
@@ -45,8 +47,12 @@ client's or the tenant's; a client's own or the tenant's — covers the window e
 
 A snapshot is written once: `INSERT … ON CONFLICT (tenant, unit, window end) DO NOTHING`,
 so re-running a window changes nothing, even if the feeds changed meanwhile (a snapshot is
-what the pass saw then). After the snapshots the pass raises and resolves the derived alerts
-(`services/derived.py`), in the same transaction per tenant; a dry run rolls it all back.
+what the pass saw then). A window whose units all have their snapshot is not computed again
+(a re-run costs the derived alerts only); one that gained a unit since is computed and the
+new unit's snapshot written. The derived alerts of a re-run follow the feeds as they are
+then, except the late check-ins of ATTENDANCE_ANOMALY, which are the sites' snapshots'.
+After the snapshots the pass raises and resolves the derived alerts (`services/derived.py`),
+in the same transaction per tenant; a dry run rolls it all back.
 Everything the pass writes is stamped with its `--now`, the derived alerts' ingest included
 (`Options.now`)."""
 from __future__ import annotations
