@@ -11,7 +11,7 @@ followed by a re-run at the same --now (must escalate nothing).
                                     [--baseline DIR]
                                     [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
---baseline DIR also times the nocctl of another code tree (DIR holds its `nocctl` package,
+--baseline DIR (repeatable) also times the nocctl of another code tree (DIR holds its `nocctl` package,
 e.g. `git archive OLD nocctl | tar -x -C DIR`) on the same database in the same run: each
 repeat runs both trees one after the other, in alternating order, and the medians and ranges
 of both are printed at the end, with the load average seen during each measurement. The
@@ -202,10 +202,11 @@ def bench(backend: str, stored: int, due: int, args, workdir: Path, plain_env: d
               flush=True)
         if found != due:
             raise SystemExit(f"{label}: expected {due:,} due alerts, found {found:,}")
-        trees = [("this tree", ROOT)] + ([("baseline", args.baseline)] if args.baseline else [])
+        trees = [("this tree", ROOT)] + [(f"baseline {tree.name}" if len(args.baseline) > 1 else "baseline", tree)
+                                      for tree in args.baseline]
         for name, env in (("no channels", plain_env), ("1 command channel", channel_env)):
             for attempt in range(1, args.repeat + 1):
-                order = trees if attempt % 2 else trees[::-1]  # alternating: neither always goes first
+                order = trees if attempt % 2 else trees[::-1]  # alternating: none always goes first
                 for tree_name, tree in order:
                     tag = name.replace(" ", "-") + (f"-{attempt}" if args.repeat > 1 else "")
                     if len(trees) > 1:
@@ -250,13 +251,13 @@ def main() -> None:
                              "[default: spread]")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="Run each first pass under cProfile, writing DIR/BACKEND-STORED-DUE-CONFIG.prof")
-    parser.add_argument("--baseline", type=Path, metavar="DIR",
-                        help="Also time the nocctl package in DIR, interleaved with this tree's, in the same run")
+    parser.add_argument("--baseline", type=Path, metavar="DIR", action="append", default=[],
+                        help="Also time the nocctl package in DIR, interleaved with this tree's, (repeatable)")
     args = parser.parse_args()
-    if args.baseline is not None:
-        args.baseline = args.baseline.resolve()
-        if not (args.baseline / "nocctl" / "__main__.py").is_file():
-            raise SystemExit(f"--baseline {args.baseline}: no nocctl package there")
+    args.baseline = [d.resolve() for d in args.baseline]
+    for tree in args.baseline:
+        if not (tree / "nocctl" / "__main__.py").is_file():
+            raise SystemExit(f"--baseline {tree}: no nocctl package there")
     if args.stored is None and args.due is None:
         combinations = DEFAULT_COMBINATIONS
     else:

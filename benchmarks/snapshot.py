@@ -33,7 +33,7 @@ default configuration, interpreter start-up included:
                                   [--statements DIR] [--keep] [--baseline DIR]
                                   [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
---baseline DIR also measures the nocctl of another code tree (DIR holds its `nocctl` package,
+--baseline DIR (repeatable) also measures the nocctl of another code tree (DIR holds its `nocctl` package,
 e.g. `git archive OLD nocctl | tar -x -C DIR`) in the same run: each repeat runs the three
 steps for both trees, each on its own fresh copy, in alternating order, and the summary gives
 the medians and ranges of both, with the load average seen at each step. The trees run with
@@ -423,7 +423,8 @@ STEPS = ("first run", "re-run, same window", "next window, 1% of tickets closed"
 
 
 def measure(backend: str, template: str, dbs: Database, env: dict, args, results: dict) -> None:
-    trees = [("this tree", ROOT)] + ([("baseline", args.baseline)] if args.baseline else [])
+    trees = [("this tree", ROOT)] + [(f"baseline {tree.name}" if len(args.baseline) > 1 else "baseline", tree)
+                                      for tree in args.baseline]
     for attempt in range(1, args.repeat + 1):
         for tree_name, tree in (trees if attempt % 2 else trees[::-1]):  # alternating: neither always first
             key = backend if len(trees) == 1 else f"{backend} [{tree_name}]"
@@ -737,13 +738,13 @@ def main() -> None:
     parser.add_argument("--statements", type=Path, metavar="DIR",
                         help="Also time every statement in-process (PostgreSQL: EXPLAIN ANALYZE of the slowest)")
     parser.add_argument("--keep", action="store_true", help="Keep the databases (their URLs are printed)")
-    parser.add_argument("--baseline", type=Path, metavar="DIR",
-                        help="Also measure the nocctl package in DIR, interleaved with this tree's, in the same run")
+    parser.add_argument("--baseline", type=Path, metavar="DIR", action="append", default=[],
+                        help="Also measure the nocctl package in DIR, interleaved with this tree's, (repeatable)")
     args = parser.parse_args()
-    if args.baseline is not None:
-        args.baseline = args.baseline.resolve()
-        if not (args.baseline / "nocctl" / "__main__.py").is_file():
-            raise SystemExit(f"--baseline {args.baseline}: no nocctl package there")
+    args.baseline = [d.resolve() for d in args.baseline]
+    for tree in args.baseline:
+        if not (tree / "nocctl" / "__main__.py").is_file():
+            raise SystemExit(f"--baseline {tree}: no nocctl package there")
     for d in (args.profile, args.statements):
         if d:
             d.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ from sqlalchemy.orm import Session, aliased
 from nocctl import clock
 from nocctl.errors import NotFound
 from nocctl.lifecycle import ALERT_ACTIVE, RESOLVED, SUPPRESSED, sql_in
-from nocctl.models import BusinessUnit, Person, Snapshot
+from nocctl.models import BusinessUnit, Snapshot
 from nocctl.rawsql import RawSQL
 from nocctl.services import access, derived, maintenance, passes
 from nocctl.services.access import Scope
@@ -117,19 +117,15 @@ def align(now: datetime, window: int) -> tuple[datetime, datetime]:
 # ---------------------------------------------------------------- units
 
 def load_units(session: Session, tenant_id: int) -> dict[int, Unit]:
-    in_charge, owner = aliased(Person), aliased(Person)
-    rows = session.execute(
-        select(BusinessUnit.id, BusinessUnit.kind, BusinessUnit.code, BusinessUnit.client_id, BusinessUnit.city,
-               BusinessUnit.state, in_charge.username.label("in_charge"), owner.username.label("owner"))
-        .outerjoin(in_charge, in_charge.id == BusinessUnit.site_in_charge_id)
-        .outerjoin(owner, owner.id == BusinessUnit.owner_id)
-        .where(BusinessUnit.tenant_id == tenant_id).order_by(BusinessUnit.id))
-    units = {}
-    for r in rows:
-        client_id = r.id if r.kind == "CLIENT" else r.client_id
-        units[r.id] = Unit(r.id, r.kind, r.code, client_id, r.city, r.state,
-                           r.in_charge if r.kind == "SITE" else r.owner)
-    return units
+    """The tenant's clients and sites by id, with the officer in charge of each (a site's
+    site-in-charge, a client's owner), read as plain rows."""
+    rows = fetch(session, "SELECT u.id, u.kind, u.code, u.client_id, u.city, u.state,"
+                          " CASE WHEN u.kind = 'SITE' THEN c.username ELSE o.username END"
+                          " FROM business_unit u LEFT JOIN person c ON c.id = u.site_in_charge_id"
+                          " LEFT JOIN person o ON o.id = u.owner_id WHERE u.tenant_id = :tid ORDER BY u.id",
+                 {"tid": tenant_id})
+    return {unit_id: Unit(unit_id, kind, code, unit_id if kind == "CLIENT" else client_id, city, state, officer)
+            for unit_id, kind, code, client_id, city, state, officer in rows}
 
 
 # ---------------------------------------------------------------- metrics
