@@ -314,3 +314,12 @@ def test_the_due_read_leaves_a_snoozed_alert_until_its_snooze_ends(noc, db_url):
     assert [e["alert_id"] for e in _escalate(noc, 16)] != [snoozed]
     assert rows(db_url, "SELECT status FROM alert WHERE id = :i", i=snoozed) == [("NEW",)]
     assert snoozed in [e["alert_id"] for e in _escalate(noc, 36)]  # snoozed until 10:35
+
+
+def test_snapshots_written_in_several_statements_are_each_written_once(noc, db_url, monkeypatch):
+    monkeypatch.setattr(service, "SNAPSHOT_CHUNK", 3)  # the organisation's units take several chunks
+    first = run(noc)
+    units_there = rows(db_url, "SELECT count(*) FROM business_unit")[0][0]
+    assert first["snapshots_created"] == units_there > 3
+    assert rows(db_url, "SELECT count(*), count(DISTINCT unit_id) FROM snapshot") == [(units_there, units_there)]
+    assert run(noc)["snapshots_created"] == 0

@@ -96,6 +96,7 @@ from nocctl.vocabulary import SEVERITIES
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PRIORITIES = ("P1", "P2", "P3", "P4")
 NO_GROUP = "unassigned"
+SNAPSHOT_CHUNK = 2000  # snapshots per INSERT (`write`)
 
 LIST_COLUMNS = ("id", "scope", "client", "site", "window_start", "window_end", "city", "state", "officer_in_charge",
                 "in_maintenance", "metrics", "created_at")
@@ -375,13 +376,18 @@ def write(session: Session, tenant_id: int, units: dict[int, Unit], metrics: dic
     rows = [(tenant_id, u.kind, u.id, u.client_id, u.id if u.kind == "SITE" else None, window_start, window_end,
              u.city, u.state, u.officer, u.id in covered, as_json(metrics[u.id]), created)
             for u in units.values() if u.id not in there]
-    made = sql.insert(
-        "INSERT INTO snapshot (tenant_id, scope, unit_id, client_id, site_id, window_start, window_end, city, state,"
-        " officer_in_charge, in_maintenance, metrics, created_at)",
-        ["bigint", "text", "bigint", "bigint", "bigint", "timestamptz", "timestamptz", "text", "text", "text",
-         "boolean", "jsonb", "timestamptz"],
-        rows, "ON CONFLICT (tenant_id, unit_id, window_end) DO NOTHING RETURNING id", fetch=True)
-    return len(made)
+    made = 0
+    # In chunks whose documents (≈ 850 bytes each) stay well under PostgreSQL's default
+    # work_mem (4 MB): one statement for 11,000 spills unnest's rows to a temporary file.
+    for i in range(0, len(rows), SNAPSHOT_CHUNK):
+        made += len(sql.insert(
+            "INSERT INTO snapshot (tenant_id, scope, unit_id, client_id, site_id, window_start, window_end, city,"
+            " state, officer_in_charge, in_maintenance, metrics, created_at)",
+            ["bigint", "text", "bigint", "bigint", "bigint", "timestamptz", "timestamptz", "text", "text", "text",
+             "boolean", "jsonb", "timestamptz"],
+            rows[i:i + SNAPSHOT_CHUNK], "ON CONFLICT (tenant_id, unit_id, window_end) DO NOTHING RETURNING id",
+            fetch=True))
+    return made
 
 
 # ---------------------------------------------------------------- the pass
