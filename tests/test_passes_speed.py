@@ -197,6 +197,20 @@ def test_ready_made_records_raise_the_same_alerts_as_the_parsed_path(world, engi
     assert ready == parsed
 
 
+def test_a_long_title_cut_at_a_space_makes_the_message_the_parsed_path_stores(world, engine, units):
+    from nocctl.db import make_sessionmaker
+
+    title = "x" * 199 + " yz"  # cut at 200 characters: "xx…x " before the strip
+    feed(engine, units, {"kind": "ticket", "external_id": "T-LONG", "site": "ACME-MYS", "status": "OPEN",
+                         "priority": "P2", "opened_at": START - HOUR, "due_at": START, "title": title})
+    with make_sessionmaker(engine)() as session, session.begin():
+        units_by_id = service.load_units(session, 1)
+        holding = derived.conditions(session, 1, units_by_id, {}, START, END, _config(engine))
+    made = derived.trigger(next(c for c in holding if c.entity_id == "T-LONG"), END)
+    assert formats.native(json.loads(json.dumps(_native(made)))) == made
+    assert made.message.endswith("— " + "x" * 199)
+
+
 def test_a_ready_made_record_refused_by_ingest_is_told_with_its_fields(world, engine):
     """A bug's dead letter (the pass keeps none) names the record's fields, not a tuple."""
     from nocctl.services.ingest.reader import raw_text

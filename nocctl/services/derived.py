@@ -100,7 +100,9 @@ class Condition(NamedTuple):
 
 
 def _clean(value: str | None, limit: int = 200) -> str:
-    return " ".join((value or "").split())[:limit]
+    """One line of single spaces, at most `limit` characters, without a space at the end (the
+    native format strips one: a ready-made record says what a parsed one would)."""
+    return " ".join((value or "").split())[:limit].rstrip()
 
 
 def _iso(value: datetime | None) -> str | None:
