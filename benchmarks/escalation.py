@@ -8,7 +8,14 @@ followed by a re-run at the same --now (must escalate nothing).
 
     python benchmarks/escalation.py [--stored N --due M] [--only sqlite|postgresql]
                                     [--layout spread|recent] [--repeat N] [--profile DIR]
+                                    [--baseline DIR]
                                     [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+
+--baseline DIR (repeatable) also times the nocctl of another code tree (DIR holds its `nocctl` package,
+e.g. `git archive OLD nocctl | tar -x -C DIR`) on the same database in the same run: each
+repeat runs both trees one after the other, in alternating order, and the medians and ranges
+of both are printed at the end, with the load average seen during each measurement. The
+trees run with PYTHONPATH set to them and a working directory outside any checkout.
 
 Without --stored/--due it runs the three combinations above. The alerts are loaded with bulk
 SQL (sqlite3 `executemany` in large transactions, PostgreSQL `COPY`), not through ingest;
@@ -23,6 +30,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -162,13 +170,18 @@ def restore(url: str) -> int:
     return n
 
 
-def escalate(url: str, env: dict, profile: Path | None = None) -> tuple[float, int, dict]:
-    """One `nocctl escalate run --now NOW --json` as a subprocess: (seconds end to end,
-    escalations in the JSON on stdout, the summary line from stderr)."""
+ROOT = Path(__file__).resolve().parents[1]  # the code tree this script belongs to
+
+
+def escalate(url: str, env: dict, profile: Path | None = None, tree: Path = ROOT) -> tuple[float, int, dict]:
+    """One `nocctl escalate run --now NOW --json` of the code in `tree` as a subprocess:
+    (seconds end to end, escalations in the JSON on stdout, the summary line from stderr)."""
     command = NOCCTL if profile is None else [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "nocctl"]
     started = time.perf_counter()
+    # Outside any checkout: `python -m nocctl` imports ./nocctl first.
     done = subprocess.run(command + ["--db", url, "--log-format", "json", "escalate", "run", "--now", NOW_TEXT,
-                                     "--json"], env=env, capture_output=True, text=True)
+                                     "--json"], env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True,
+                          cwd=env.get("NOC_BENCH_CWD", "/"))
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"escalate run failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -176,7 +189,8 @@ def escalate(url: str, env: dict, profile: Path | None = None) -> tuple[float, i
     return elapsed, len(json.loads(done.stdout)), summary
 
 
-def bench(backend: str, stored: int, due: int, args, workdir: Path, plain_env: dict, channel_env: dict) -> None:
+def bench(backend: str, stored: int, due: int, args, workdir: Path, plain_env: dict, channel_env: dict,
+          results: dict) -> None:
     label = f"{backend} {stored:,} stored / {due:,} due" + (f" ({args.layout})" if args.layout != "spread" else "")
     dbs = Database(backend, args.pg, workdir)
     try:
@@ -188,26 +202,37 @@ def bench(backend: str, stored: int, due: int, args, workdir: Path, plain_env: d
               flush=True)
         if found != due:
             raise SystemExit(f"{label}: expected {due:,} due alerts, found {found:,}")
+        trees = [("this tree", ROOT)] + [(f"baseline {tree.name}" if len(args.baseline) > 1 else "baseline", tree)
+                                      for tree in args.baseline]
         for name, env in (("no channels", plain_env), ("1 command channel", channel_env)):
             for attempt in range(1, args.repeat + 1):
-                tag = name.replace(" ", "-") + (f"-{attempt}" if args.repeat > 1 else "")
-                profile = args.profile / f"{backend}-{stored}-{due}-{tag}.prof" if args.profile else None
-                elapsed, made, summary = escalate(url, env, profile)
-                again, made_again, summary_again = escalate(url, env)
-                queued = due if env is channel_env else 0
-                ok = made == due and made_again == 0 and summary.get("notifications") == queued
-                run = f" #{attempt}" if args.repeat > 1 else ""
-                print(f"{label}, {name}{run}: escalate run {elapsed:.2f} s end to end"
-                      f" (pass {summary.get('duration_ms')} ms), escalated {made:,}"
-                      f" (unrouted {summary.get('unrouted')}),"
-                      f" notifications queued {summary.get('notifications')};"
-                      f" re-run at the same --now {again:.2f} s (pass {summary_again.get('duration_ms')} ms),"
-                      f" escalated {made_again:,} [{'ok' if ok else 'WRONG COUNT'}]", flush=True)
-                if not ok:
-                    raise SystemExit(f"{label}: expected {due:,} escalations ({queued:,} notifications), then none")
-                restored = restore(url)  # the same due alerts for the next measurement
-                if restored != due:
-                    raise SystemExit(f"{label}: restored {restored:,} alerts, expected {due:,}")
+                order = trees if attempt % 2 else trees[::-1]  # alternating: none always goes first
+                for tree_name, tree in order:
+                    tag = name.replace(" ", "-") + (f"-{attempt}" if args.repeat > 1 else "")
+                    if len(trees) > 1:
+                        tag += "-" + tree_name.replace(" ", "-")
+                    profile = args.profile / f"{backend}-{stored}-{due}-{tag}.prof" if args.profile else None
+                    elapsed, made, summary = escalate(url, env, profile, tree)
+                    loadavg = os.getloadavg()[0]
+                    again, made_again, summary_again = escalate(url, env, None, tree)
+                    queued = due if env is channel_env else 0
+                    ok = made == due and made_again == 0 and summary.get("notifications") == queued
+                    run = f" #{attempt}" if args.repeat > 1 else ""
+                    who = f" [{tree_name}]" if len(trees) > 1 else ""
+                    print(f"{label}, {name}{run}{who}: escalate run {elapsed:.2f} s end to end"
+                          f" (pass {summary.get('duration_ms')} ms), escalated {made:,}"
+                          f" (unrouted {summary.get('unrouted')}),"
+                          f" notifications queued {summary.get('notifications')};"
+                          f" re-run at the same --now {again:.2f} s (pass {summary_again.get('duration_ms')} ms),"
+                          f" escalated {made_again:,} [{'ok' if ok else 'WRONG COUNT'}]; load {loadavg:.2f}",
+                          flush=True)
+                    if not ok:
+                        raise SystemExit(f"{label}: expected {due:,} escalations ({queued:,} notifications), then none")
+                    results.setdefault((label, name, tree_name), []).append(
+                        (elapsed, summary.get("duration_ms", 0) / 1000, again, loadavg))
+                    restored = restore(url)  # the same due alerts for the next measurement
+                    if restored != due:
+                        raise SystemExit(f"{label}: restored {restored:,} alerts, expected {due:,}")
     finally:
         dbs.drop_all()
 
@@ -226,7 +251,13 @@ def main() -> None:
                              "[default: spread]")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="Run each first pass under cProfile, writing DIR/BACKEND-STORED-DUE-CONFIG.prof")
+    parser.add_argument("--baseline", type=Path, metavar="DIR", action="append", default=[],
+                        help="Also time the nocctl package in DIR, interleaved with this tree's, (repeatable)")
     args = parser.parse_args()
+    args.baseline = [d.resolve() for d in args.baseline]
+    for tree in args.baseline:
+        if not (tree / "nocctl" / "__main__.py").is_file():
+            raise SystemExit(f"--baseline {tree}: no nocctl package there")
     if args.stored is None and args.due is None:
         combinations = DEFAULT_COMBINATIONS
     else:
@@ -241,10 +272,24 @@ def main() -> None:
         empty.write_text("")
         channel.write_text(CHANNEL_CONFIG)
         base = {k: v for k, v in os.environ.items() if k not in ("NOC_DATABASE_URL", "NOC_NOW", "NOC_TENANT")}
+        base["NOC_BENCH_CWD"] = str(workdir)
         plain_env, channel_env = {**base, "NOC_CONFIG": str(empty)}, {**base, "NOC_CONFIG": str(channel)}
+        results: dict[tuple[str, str, str], list[tuple[float, float, float, float]]] = {}
         for backend in [args.only] if args.only else ["sqlite", "postgresql"]:
             for stored, due in combinations:
-                bench(backend, stored, due, args, workdir, plain_env, channel_env)
+                bench(backend, stored, due, args, workdir, plain_env, channel_env, results)
+    summarise(results)
+
+
+def summarise(results: dict) -> None:
+    print("\nmedians [ranges] of end-to-end seconds (pass; re-run; load average):")
+    def stat(runs: list, i: int) -> str:
+        values = [r[i] for r in runs]
+        return f"{statistics.median(values):.2f} [{min(values):.2f}–{max(values):.2f}]"
+
+    for (label, config, tree), runs in results.items():
+        print(f"  {label}, {config:17s} {tree:9s}: {stat(runs, 0)} s (pass {stat(runs, 1)} s;"
+              f" re-run {stat(runs, 2)} s; load {stat(runs, 3)}), n={len(runs)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,14 @@ default configuration, interpreter start-up included:
     python benchmarks/snapshot.py [--records N] [--clients N] [--sites-per-client N]
                                   [--only sqlite|postgresql] [--layout scattered|by-kind]
                                   [--repeat N] [--profile DIR]
-                                  [--statements DIR] [--keep]
+                                  [--statements DIR] [--keep] [--baseline DIR]
                                   [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+
+--baseline DIR (repeatable) also measures the nocctl of another code tree (DIR holds its `nocctl` package,
+e.g. `git archive OLD nocctl | tar -x -C DIR`) in the same run: each repeat runs the three
+steps for both trees, each on its own fresh copy, in alternating order, and the summary gives
+the medians and ranges of both, with the load average seen at each step. The trees run with
+PYTHONPATH set to them and a working directory outside any checkout.
 
 --profile DIR runs every measured subprocess under cProfile (DIR/BACKEND-STEP-N.prof; the
 times printed then include the profiler's overhead). --statements DIR (PostgreSQL) then runs
@@ -374,14 +380,20 @@ def add_maintenance(url: str, env: dict, clients: int) -> None:
 
 # ---------------------------------------------------------------- measuring
 
-def snapshot_run(url: str, env: dict, now: datetime, profile: Path | None = None) -> tuple[float, dict]:
-    """One `nocctl snapshot run --now NOW --json` as a subprocess: (seconds end to end, the
-    JSON summary it printed)."""
+ROOT = Path(__file__).resolve().parents[1]  # the code tree this script belongs to
+
+
+def snapshot_run(url: str, env: dict, now: datetime, profile: Path | None = None, tree: Path = ROOT
+                 ) -> tuple[float, dict]:
+    """One `nocctl snapshot run --now NOW --json` of the code in `tree` as a subprocess:
+    (seconds end to end, the JSON summary it printed)."""
     command = NOCCTL if profile is None else [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "nocctl"]
     started = time.perf_counter()
+    # Outside any checkout: `python -m nocctl` imports ./nocctl first.
     done = subprocess.run(command + ["--db", url, "--log-format", "json", "snapshot", "run", "--now",
                                      now.isoformat().replace("+00:00", "Z"), "--json"],
-                          env=env, capture_output=True, text=True)
+                          env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True,
+                          cwd=env.get("NOC_BENCH_CWD", "/"))
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"snapshot run failed ({done.returncode}): {done.stderr[-3000:]}")
@@ -411,51 +423,65 @@ STEPS = ("first run", "re-run, same window", "next window, 1% of tickets closed"
 
 
 def measure(backend: str, template: str, dbs: Database, env: dict, args, results: dict) -> None:
+    trees = [("this tree", ROOT)] + [(f"baseline {tree.name}" if len(args.baseline) > 1 else "baseline", tree)
+                                      for tree in args.baseline]
     for attempt in range(1, args.repeat + 1):
-        url = dbs.clone(template)
-        try:
-            warm(url)
-            tag = f"{backend} #{attempt}"
+        for tree_name, tree in (trees if attempt % 2 else trees[::-1]):  # alternating: neither always first
+            key = backend if len(trees) == 1 else f"{backend} [{tree_name}]"
+            results.setdefault(key, {step: [] for step in STEPS})
+            measure_once(backend, template, dbs, env, args, results[key], attempt, tree_name, tree, len(trees) > 1)
 
-            def prof(step: str, attempt: int = attempt) -> Path | None:
-                return args.profile / f"{backend}-{step}-{attempt}.prof" if args.profile else None
 
-            elapsed, s = snapshot_run(url, env, NOW, prof("first"))
-            results[backend][STEPS[0]].append((elapsed, s))
-            print(f"{tag} {STEPS[0]} (--now {NOW:%H:%M:%S}): {describe(elapsed, s)}", flush=True)
-            units = s["clients"] + s["sites"]
-            if s["snapshots_created"] != units or s["rejected"]:
-                raise SystemExit(f"{tag}: expected {units:,} snapshots and no rejects")
+def measure_once(backend: str, template: str, dbs: Database, env: dict, args, results: dict, attempt: int,
+                 tree_name: str, tree: Path, several: bool) -> None:
+    url = dbs.clone(template)
+    try:
+        warm(url)
+        tag = f"{backend} #{attempt}" + (f" [{tree_name}]" if several else "")
 
-            before = written(url)
-            elapsed, s = snapshot_run(url, env, NOW, prof("rerun"))
-            after = written(url)
-            results[backend][STEPS[1]].append((elapsed, s))
-            same = before == after and s["snapshots_created"] == 0 and s["alerts_created"] == 0 \
-                and s["alerts_suppressed"] == 0 and s["alerts_resolved"] == 0 and s["alerts_deduplicated"] == 0
-            print(f"{tag} {STEPS[1]}: {describe(elapsed, s)} [{'wrote nothing' if same else 'WROTE SOMETHING'}]",
-                  flush=True)
-            if not same:
-                raise SystemExit(f"{tag}: the re-run changed the database: {before} -> {after}")
+        def prof(step: str) -> Path | None:
+            suffix = "-" + tree_name.replace(" ", "-") if several else ""
+            return args.profile / f"{backend}-{step}-{attempt}{suffix}.prof" if args.profile else None
 
-            started = time.perf_counter()
-            closed, overdue, escalated = close_tickets(url)
-            # What autovacuum would have done in the five minutes (it is off on the bench
-            # server): analyze the tables the first run filled past the autoanalyze threshold.
-            analyze(url, AUTOANALYZED)
-            took = time.perf_counter() - started
-            elapsed, s = snapshot_run(url, env, NEXT, prof("next"))
-            results[backend][STEPS[2]].append((elapsed, s))
-            print(f"{tag} {STEPS[2]} (--now {NEXT:%H:%M:%S}; {closed:,} tickets closed ({overdue} overdue,"
-                  f" {escalated} escalated){' and the written tables analyzed' if dbs.backend == 'postgresql' else ''}"
-                  f" in {took:.1f} s): {describe(elapsed, s)}", flush=True)
-            if s["snapshots_created"] != units:
-                raise SystemExit(f"{tag}: expected {units:,} snapshots in the next window")
-        finally:
-            if not args.keep:
-                dbs.drop(url)
-            else:
-                print(f"kept {url}")
+        def load() -> str:
+            return f"; load {os.getloadavg()[0]:.2f}"
+
+        elapsed, s = snapshot_run(url, env, NOW, prof("first"), tree)
+        results[STEPS[0]].append((elapsed, s, os.getloadavg()[0]))
+        print(f"{tag} {STEPS[0]} (--now {NOW:%H:%M:%S}): {describe(elapsed, s)}{load()}", flush=True)
+        units = s["clients"] + s["sites"]
+        if s["snapshots_created"] != units or s["rejected"]:
+            raise SystemExit(f"{tag}: expected {units:,} snapshots and no rejects")
+
+        before = written(url)
+        elapsed, s = snapshot_run(url, env, NOW, prof("rerun"), tree)
+        after = written(url)
+        results[STEPS[1]].append((elapsed, s, os.getloadavg()[0]))
+        same = before == after and s["snapshots_created"] == 0 and s["alerts_created"] == 0 \
+            and s["alerts_suppressed"] == 0 and s["alerts_resolved"] == 0 and s["alerts_deduplicated"] == 0
+        print(f"{tag} {STEPS[1]}: {describe(elapsed, s)} [{'wrote nothing' if same else 'WROTE SOMETHING'}]{load()}",
+              flush=True)
+        if not same:
+            raise SystemExit(f"{tag}: the re-run changed the database: {before} -> {after}")
+
+        started = time.perf_counter()
+        closed, overdue, escalated = close_tickets(url)
+        # What autovacuum would have done in the five minutes (it is off on the bench
+        # server): analyze the tables the first run filled past the autoanalyze threshold.
+        analyze(url, AUTOANALYZED)
+        took = time.perf_counter() - started
+        elapsed, s = snapshot_run(url, env, NEXT, prof("next"), tree)
+        results[STEPS[2]].append((elapsed, s, os.getloadavg()[0]))
+        print(f"{tag} {STEPS[2]} (--now {NEXT:%H:%M:%S}; {closed:,} tickets closed ({overdue} overdue,"
+              f" {escalated} escalated){' and the written tables analyzed' if dbs.backend == 'postgresql' else ''}"
+              f" in {took:.1f} s): {describe(elapsed, s)}{load()}", flush=True)
+        if s["snapshots_created"] != units:
+            raise SystemExit(f"{tag}: expected {units:,} snapshots in the next window")
+    finally:
+        if not args.keep:
+            dbs.drop(url)
+        else:
+            print(f"kept {url}")
 
 
 # ---------------------------------------------------------------- statement timings (in-process)
@@ -681,14 +707,16 @@ def summarise(results: dict, records: int) -> None:
         for step, runs in steps.items():
             if not runs:
                 continue
-            times = [t for t, _ in runs]
-            passes = [s["duration_ms"] / 1000 for _, s in runs]
+            times = [t for t, _, _ in runs]
+            passes = [s["duration_ms"] / 1000 for _, s, _ in runs]
+            loads = [load for _, _, load in runs]
             s = runs[0][1]
             target = ""
-            if backend == "postgresql" and step != STEPS[1] and records == 1_000_000:
+            if backend.startswith("postgresql") and step != STEPS[1] and records == 1_000_000:
                 target = f"; target ≤ {TARGET_PG:g} s: {'met' if statistics.median(times) <= TARGET_PG else 'MISSED'}"
             print(f"  {backend:10s} {step:36s} {statistics.median(times):6.2f} s [{min(times):.2f}–{max(times):.2f}]"
                   f" (pass {statistics.median(passes):.2f} s [{min(passes):.2f}–{max(passes):.2f}]), n={len(runs)};"
+                  f" load {min(loads):.2f}–{max(loads):.2f};"
                   f" snapshots {s['snapshots_created']:,}, raised {s['alerts_created'] + s['alerts_suppressed']:,},"
                   f" resolved {s['alerts_resolved']:,}{target}")
 
@@ -710,7 +738,13 @@ def main() -> None:
     parser.add_argument("--statements", type=Path, metavar="DIR",
                         help="Also time every statement in-process (PostgreSQL: EXPLAIN ANALYZE of the slowest)")
     parser.add_argument("--keep", action="store_true", help="Keep the databases (their URLs are printed)")
+    parser.add_argument("--baseline", type=Path, metavar="DIR", action="append", default=[],
+                        help="Also measure the nocctl package in DIR, interleaved with this tree's, (repeatable)")
     args = parser.parse_args()
+    args.baseline = [d.resolve() for d in args.baseline]
+    for tree in args.baseline:
+        if not (tree / "nocctl" / "__main__.py").is_file():
+            raise SystemExit(f"--baseline {tree}: no nocctl package there")
     for d in (args.profile, args.statements):
         if d:
             d.mkdir(parents=True, exist_ok=True)
@@ -723,8 +757,8 @@ def main() -> None:
         empty.write_text("")
         env = {k: v for k, v in os.environ.items() if k not in ("NOC_DATABASE_URL", "NOC_NOW", "NOC_TENANT")}
         env["NOC_CONFIG"] = str(empty)
+        env["NOC_BENCH_CWD"] = str(workdir)
         for backend in [args.only] if args.only else ["sqlite", "postgresql"]:
-            results[backend] = {step: [] for step in STEPS}
             dbs, template = build(backend, args, workdir, env)
             try:
                 measure(backend, template, dbs, env, args, results)

@@ -9,7 +9,8 @@ connection, so the same transaction as the rest of the batch."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ _ARRAY_TYPES = {
     "DOUBLE PRECISION": "float8", "TIMESTAMP WITH TIME ZONE": "timestamptz",
 }
 _PG = PGDialect()
+_NAMED = re.compile(r"(?<![:\w]):([a-z_]+)\b")  # a `:name` parameter (not a `::type` cast)
 
 
 def pg_type(table: Table, name: str) -> str:
@@ -88,8 +90,18 @@ class RawSQL:
         try:
             if self.pg:
                 columns = [list(column) for column in zip(*rows, strict=True)]
-                arrays = ", ".join(f"%b::{kind}[]" for kind in types)  # binary: dumped in C
-                cursor.execute(f"{head} SELECT * FROM unnest({arrays}) {tail}", columns)
+                # Binary: dumped in C. JSON documents go as text and are cast one by one as the
+                # rows are read: a `jsonb[]` parameter is parsed whole at planning time, into
+                # one array as large as all the documents (0.3 s for 11,000 snapshots).
+                arrays = ", ".join(f"%b::{'text' if kind == 'jsonb' else kind}[]" for kind in types)
+                if "jsonb" in types:
+                    names = [f"c{i}" for i in range(len(types))]
+                    picked = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name
+                                       for name, kind in zip(names, types, strict=True))
+                    source = f"SELECT {picked} FROM unnest({arrays}) AS v({', '.join(names)})"
+                else:
+                    source = f"SELECT * FROM unnest({arrays})"
+                cursor.execute(f"{head} {source} {tail}", columns)
                 if fetch:
                     out.extend(cursor.fetchall())
                 return out
@@ -104,6 +116,32 @@ class RawSQL:
             return out
         finally:
             cursor.close()
+
+    def fetch(self, sql: str, bind: dict[str, Any], instants: Sequence[int] = ()) -> list[tuple]:
+        """The rows of `sql`, whose parameters are `:name`s from `bind`, as plain tuples (no
+        SQLAlchemy row objects or result processing: passes read thousands of rows). Instants
+        are bound aware; the columns at positions `instants` come back aware UTC on both
+        backends (SQLite keeps instants as fixed-width text, see `ts`)."""
+        convert: Callable[[Any], datetime | None]
+        cursor = self.dbapi.cursor()
+        try:
+            if self.pg:
+                assert "%" not in sql, "a literal % would be read as a parameter"
+                cursor.execute(_NAMED.sub(r"%(\1)s", sql), bind)
+                convert = _pg_utc
+            else:
+                cursor.execute(sql, {k: self.ts(v) if isinstance(v, datetime) else v for k, v in bind.items()})
+                convert = _sqlite_utc
+            rows: list[tuple] = list(cursor.fetchall())
+        finally:
+            cursor.close()
+        if instants:
+            for n, row in enumerate(rows):
+                values = list(row)
+                for i in instants:
+                    values[i] = convert(values[i])
+                rows[n] = tuple(values)
+        return rows
 
     def select_in(self, sql: str, params: Sequence[Any], values: Sequence[Any], kind: str = "text") -> list[tuple]:
         """`sql` with `{in}` standing for "column IN the values" (PostgreSQL: = ANY(array))."""
@@ -150,3 +188,11 @@ class RawSQL:
                 cursor.executemany(sql.replace("?", self.mark), rows)
             finally:
                 cursor.close()
+
+
+def _pg_utc(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def _sqlite_utc(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)

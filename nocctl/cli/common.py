@@ -3,7 +3,9 @@ No SQLAlchemy at import time: `--help` and completion must stay instant."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+import gc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -157,3 +159,19 @@ def say(message: str, err: bool = False) -> None:
     """A line of text (stdout; stderr with `err`) that carries data (a name, a message):
     shown escaped on one line like a note. Use `click.echo` only for nocctl's own text."""
     click.echo(output.line(message), err=err)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a cron pass: it builds hundreds of
+    thousands of short-lived tuples and dicts (none in reference cycles that outlive the
+    pass), and each allocation burst would otherwise trigger collections that walk every
+    object the imports left (SQLAlchemy's and the models'). Reference counting still frees
+    everything; the collector is back on afterwards (tests run many commands in one process)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

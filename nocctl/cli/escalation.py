@@ -7,7 +7,7 @@ import json
 import click
 
 from nocctl import output
-from nocctl.cli.common import App, emit_object, pass_app, say, show_options
+from nocctl.cli.common import App, collector_paused, emit_object, pass_app, say, show_options
 
 LEVEL_COLUMNS = ("level", "target", "CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
 
@@ -136,7 +136,8 @@ def escalate_run(app: App, now_text, dry_run, as_json):
     from nocctl.services import escalation as service
 
     now = clock.parse_instant(now_text, "--now") if now_text else clock.now()
-    summary, escalations = service.run(app.engine(), app.settings, app.caller(), now, dry_run)
+    with collector_paused():
+        summary, escalations = service.run(app.engine(), app.settings, app.caller(), now, dry_run)
     if as_json:
         click.echo(json.dumps(escalations))
     log.get().info("escalate summary", now=clock.isoformat(now), **summary.as_dict())

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from nocctl.cli.common import App, emit_object, emit_rows, listing_options, pass_app, show_options
+from nocctl.cli.common import App, collector_paused, emit_object, emit_rows, listing_options, pass_app, show_options
 
 
 @click.group()
@@ -56,8 +56,9 @@ def run(app: App, now_text, window, dry_run, as_json):
     def on_reject(tenant: str, reject) -> None:
         logger.warning("derived alert refused by ingest", tenant=tenant, reason=reject.reason, record=reject.raw)
 
-    summary = service.run(app.engine(), config, app.caller(), now, dry_run, correlation, auto_incidents(app),
-                          on_reject)
+    with collector_paused():
+        summary = service.run(app.engine(), config, app.caller(), now, dry_run, correlation, auto_incidents(app),
+                              on_reject)
     if as_json:
         click.echo(json.dumps(summary.as_dict()))
     logger.info("snapshot summary", now=clock.isoformat(now), **summary.as_dict())

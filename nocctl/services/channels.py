@@ -8,22 +8,22 @@ broken channel must not stop the pass. What a channel sends is its `template`'s 
 the payload (`services/notify_templates.py`; by default the payload as JSON). Secrets
 (webhook URLs, header values, the SMTP password) are kept out of `repr`, and no error
 repeats them: errors name the channel or the key, never the address or the value. The
-outbox and the pass that calls the channels are in `services/notify.py`."""
+outbox and the pass that calls the channels are in `services/notify.py`.
+
+The network and mail modules are imported where a message is sent, not here: the
+escalation pass reads the channels' configuration (`accepts`) but sends nothing."""
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import signal
 import socket
-import ssl
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 from urllib.parse import urlsplit
 
@@ -33,6 +33,7 @@ from nocctl.vocabulary import NOTIFICATION_CHANNEL_TYPES, SEVERITIES
 
 if TYPE_CHECKING:
     import smtplib
+    from email.message import EmailMessage
 
     from nocctl.services.notify_templates import Template
 
@@ -143,6 +144,9 @@ def short_error(text: str) -> str:
 
 def network_error(exc: BaseException, timeout: int) -> str:
     """A short reason for a network failure that never repeats an address or a URL."""
+    import http.client
+    import ssl
+
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return f"timed out after {clock.format_duration(timeout)}"
     if isinstance(exc, ConnectionRefusedError):
@@ -208,6 +212,7 @@ class WebhookChannel(Channel):
                    template=common.template, url=url, headers=checked)
 
     def send(self, message: Delivery) -> Attempt:
+        import http.client
         import urllib.error
         import urllib.request
 
@@ -336,6 +341,7 @@ class SmtpChannel(Channel):
                    username=username, password=password, sender=sender.strip())
 
     def mail(self, message: Delivery, to: str, body: str | None = None) -> EmailMessage:
+        from email.message import EmailMessage
         from email.utils import format_datetime, make_msgid
 
         payload = message.payload
@@ -354,6 +360,7 @@ class SmtpChannel(Channel):
 
     def send(self, message: Delivery) -> Attempt:
         import smtplib
+        import ssl
 
         to = message.email
         if not to or not to.strip():

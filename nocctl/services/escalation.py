@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from nocctl import clock
 from nocctl.config import Settings
 from nocctl.errors import BadInput, Conflict, NotFound
 from nocctl.lifecycle import ALERT_PASS_ESCALATE, ALERT_UNACKNOWLEDGED, alert_escalated, sql_in
-from nocctl.models import Alert, BusinessUnit, EscalationPolicy, Person
+from nocctl.models import Alert, EscalationPolicy, Person
 from nocctl.rawsql import RawSQL, pg_type, update_by_id
 from nocctl.services import access, audit, notify, oncall, passes
 from nocctl.services.access import Unit
@@ -244,16 +244,16 @@ class _Targets:
     on_call: dict[int, int | None] = field(default_factory=dict)
 
     def load(self, unit_ids: set[int]) -> None:
-        for person in self.session.execute(select(Person.id, Person.username, Person.name, Person.email, Person.phone)
-                                           .where(Person.tenant_id == self.tenant_id, Person.active.is_(True))):
-            self.people[person.id] = person
-            self.by_name[person.username] = person.id
-        ids = sorted(unit_ids)
-        for start in range(0, len(ids), 500):
-            for unit in self.session.execute(select(BusinessUnit.id, BusinessUnit.code, BusinessUnit.site_in_charge_id,
-                                                    BusinessUnit.owner_id)
-                                             .where(BusinessUnit.id.in_(ids[start:start + 500]))):
-                self.units[unit.id] = unit
+        sql = RawSQL(self.session)  # plain rows: read once per pass, looked up thousands of times
+        for person in sql.fetch("SELECT id, username, name, email, phone FROM person WHERE tenant_id = :tid"
+                                " AND active = :active", {"tid": self.tenant_id, "active": True}):
+            found = _Person._make(person)
+            self.people[found.id] = found
+            self.by_name[found.username] = found.id
+        for unit in sql.select_in(f"SELECT id, code, site_in_charge_id, owner_id FROM business_unit"
+                                  f" WHERE tenant_id = {sql.mark} AND id {{in}}", [self.tenant_id],
+                                  sorted(unit_ids), "bigint"):
+            self.units[unit[0]] = _UnitRow._make(unit)
 
     def _one(self, target: str, client_id: int, site_id: int | None) -> int | None:
         if target.startswith("user:"):
@@ -284,16 +284,50 @@ def _system(tenant_id: int, caller: Caller) -> Actor:
     return Actor(tenant_id, None, "system", caller.os_user, caller.host)  # type: ignore[arg-type]
 
 
-def _due(session: Session, tenant_id: int, now: datetime):
+class _Due(NamedTuple):
+    """A due alert as the pass reads it."""
+
+    id: int
+    client_id: int
+    site_id: int | None
+    severity: str
+    status: str
+    alert_type: str
+    message: str
+    dedup_key: str
+    first_seen_at: datetime
+    escalated_at: datetime | None
+    escalation_level: int
+
+
+class _Person(NamedTuple):
+    id: int
+    username: str
+    name: str | None
+    email: str | None
+    phone: str | None
+
+
+class _UnitRow(NamedTuple):
+    id: int
+    code: str
+    site_in_charge_id: int | None
+    owner_id: int | None
+
+
+# The status filter literally as the partial index's predicate (SQLite uses the index only then).
+_DUE = (f"SELECT {', '.join(_Due._fields)} FROM alert WHERE tenant_id = :tid AND {_UNACKNOWLEDGED_SQL.text}"
+        " AND next_escalation_at <= :now AND (snoozed_until IS NULL OR snoozed_until <= :now)"
+        " ORDER BY next_escalation_at, id")
+
+
+def _due(session: Session, tenant_id: int, now: datetime) -> list[_Due]:
     """The unacknowledged alerts whose look has come: a range scan of the partial index,
     less the snoozed ones (a filter on the rows the scan finds: a snoozed alert keeps its
-    look, so the pass decides it again, from the current row, once the snooze is over)."""
-    columns = (Alert.id, Alert.client_id, Alert.site_id, Alert.severity, Alert.status, Alert.alert_type,
-               Alert.message, Alert.dedup_key, Alert.first_seen_at, Alert.escalated_at, Alert.escalation_level)
-    return session.execute(select(*columns)
-                           .where(Alert.tenant_id == tenant_id, _UNACKNOWLEDGED_SQL, Alert.next_escalation_at <= now,
-                                  or_(Alert.snoozed_until.is_(None), Alert.snoozed_until <= now))
-                           .order_by(Alert.next_escalation_at, Alert.id)).all()
+    look, so the pass decides it again, from the current row, once the snooze is over).
+    Plain rows on the DBAPI cursor: a pass reads thousands."""
+    instants = (_Due._fields.index("first_seen_at"), _Due._fields.index("escalated_at"))
+    return [_Due._make(row) for row in RawSQL(session).fetch(_DUE, {"tid": tenant_id, "now": now}, instants)]
 
 
 def _policies(session: Session, tenant_id: int) -> tuple[dict[int, Policy], Policy]:
@@ -421,6 +455,8 @@ def _tenant_pass(session: Session, tenant: TenantRef, caller: Caller, now: datet
         moves.append(_Move(alert, level, target, person_id, via,
                            now + timedelta(seconds=following) if following is not None else None))
     escalated = _write(RawSQL(session), plans, moves, now)
+    # A payload is built only for an escalation some channel takes (none configured: none).
+    notified = {severity for severity in SEVERITIES if any(c.accepts(severity) for c in channels.values())}
     entries: list[audit.Entry] = []
     messages: list[notify.Message] = []
     done: list[dict[str, Any]] = []
@@ -436,9 +472,11 @@ def _tenant_pass(session: Session, tenant: TenantRef, caller: Caller, now: datet
                                    {"from": alert.status, "to": ALERT_PASS_ESCALATE.to, "level": move.level,
                                     "target": move.target, "resolved_via": move.via, "escalated_to": username,
                                     "by": "escalation pass"}, alert.client_id, alert.site_id))
-        messages.append(notify.Message(
-            "ESCALATION", _payload(tenant.slug, alert, move.level, move.target, move.via, person, targets.units, now),
-            alert.id, alert.client_id, alert.site_id, move.person_id, alert.severity))
+        if alert.severity in notified:
+            messages.append(notify.Message(
+                "ESCALATION",
+                _payload(tenant.slug, alert, move.level, move.target, move.via, person, targets.units, now),
+                alert.id, alert.client_id, alert.site_id, move.person_id, alert.severity))
         done.append({"tenant": tenant.slug, "alert_id": alert.id, "severity": alert.severity,
                      "type": alert.alert_type, "client": targets.units[alert.client_id].code,
                      "site": targets.units[alert.site_id].code if alert.site_id is not None else None,

@@ -42,7 +42,7 @@ from nocctl.lifecycle import (
     notification_sent,
 )
 from nocctl.models import BusinessUnit, Notification, Person
-from nocctl.rawsql import RawSQL
+from nocctl.rawsql import RawSQL, columns_and_types
 from nocctl.services import access, passes
 from nocctl.services.channels import Attempt, Channel, Delivery, deliver, short_error
 from nocctl.services.rbac import Caller
@@ -90,21 +90,29 @@ class Message:
     severity: str | None = None
 
 
+_QUEUE_HEAD, _QUEUE_TYPES = columns_and_types(Notification.__table__, (
+    "tenant_id", "created_at", "kind", "channel", "alert_id", "client_id", "site_id", "recipient_id", "payload",
+    "status", "attempts", "next_attempt_at"))
+
+
 def queue(session: Session, tenant_id: int, messages: Iterable[Message], channels: Mapping[str, Channel],
           now: datetime) -> int:
     """Put one PENDING row per (message, channel whose severity filter accepts it) in the
-    outbox, inside the caller's transaction, with one executemany. Returns the rows queued."""
+    outbox, inside the caller's transaction, in one statement (PostgreSQL: INSERT … SELECT
+    FROM unnest; SQLite: multi-row VALUES). Each payload is serialised once, whatever the
+    number of channels. Returns the rows queued."""
     sql = RawSQL(session)
     stamp = sql.ts(now)
     rows = []
     for m in messages:
+        taking = [channel.name for channel in channels.values() if channel.accepts(m.severity)]
+        if not taking:
+            continue
         payload = sql.json(m.payload)  # once, whatever the number of channels
-        rows += [(tenant_id, stamp, m.kind, channel.name, m.alert_id, m.client_id, m.site_id, m.recipient_id, payload,
-                  stamp) for channel in channels.values() if channel.accepts(m.severity)]
+        rows += [(tenant_id, stamp, m.kind, name, m.alert_id, m.client_id, m.site_id, m.recipient_id, payload,
+                  PENDING, 0, stamp) for name in taking]
     # Driver-form values on the raw connection: an escalation pass queues thousands at once.
-    sql.many("INSERT INTO notification (tenant_id, created_at, kind, channel, alert_id, client_id, site_id,"
-             " recipient_id, payload, status, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
-             f" '{PENDING}', 0, ?)", rows)
+    sql.insert(_QUEUE_HEAD, _QUEUE_TYPES, rows)
     return len(rows)
 
 

@@ -5,9 +5,11 @@ The window ends at `--now` aligned down to the window size on the epoch (5m: 12:
 end 12:05, window [12:00, 12:05)); `now` exactly on a boundary ends the window there. For
 every tenant the pass writes one snapshot per client and one per site for that window,
 computed with set-based SQL: one GROUP BY (client, site) query per feed kind and one over
-the alerts; a site's row is its group, a client's row adds up its sites' groups and its
-client-level records (those without a site). Feed rows never travel to Python, only the
-per-unit groups. Units without any record get a row of zeros, so "nothing open" is visible.
+the alerts, each giving one row per unit (the sub-counts by priority, status, people group
+and severity as columns or a JSON object), read as plain rows on the DBAPI cursor; a site's
+row is its group, a client's row adds up its sites' groups and its client-level records
+(those without a site). Feed rows never travel to Python, only the per-unit groups. Units
+without any record get a row of zeros, so "nothing open" is visible.
 
 Metrics (a JSON object, snake_case keys, always all present). `end`/`start` are the
 window's end and start; the feeds are counted as they stand when the pass runs:
@@ -45,14 +47,19 @@ client's or the tenant's; a client's own or the tenant's — covers the window e
 
 A snapshot is written once: `INSERT … ON CONFLICT (tenant, unit, window end) DO NOTHING`,
 so re-running a window changes nothing, even if the feeds changed meanwhile (a snapshot is
-what the pass saw then). After the snapshots the pass raises and resolves the derived alerts
-(`services/derived.py`), in the same transaction per tenant; a dry run rolls it all back.
+what the pass saw then). A window whose units all have their snapshot is not computed again
+(a re-run costs the derived alerts only); one that gained a unit since is computed and the
+new unit's snapshot written. The derived alerts of a re-run follow the feeds as they are
+then, except the late check-ins of ATTENDANCE_ANOMALY, which are the sites' snapshots'.
+After the snapshots the pass raises and resolves the derived alerts (`services/derived.py`),
+in the same transaction per tenant; a dry run rolls it all back.
 Everything the pass writes is stamped with its `--now`, the derived alerts' ingest included
 (`Options.now`)."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,7 +70,7 @@ from sqlalchemy.orm import Session, aliased
 from nocctl import clock
 from nocctl.errors import NotFound
 from nocctl.lifecycle import ALERT_ACTIVE, RESOLVED, SUPPRESSED, sql_in
-from nocctl.models import BusinessUnit, Person, Snapshot
+from nocctl.models import BusinessUnit, Snapshot
 from nocctl.rawsql import RawSQL
 from nocctl.services import access, derived, maintenance, passes
 from nocctl.services.access import Scope
@@ -76,9 +83,9 @@ from nocctl.services.feed_conditions import (
     Config,
     Unit,
     device_offline,
+    fetch,
     late,
     params,
-    query,
 )
 from nocctl.services.ingest.options import Reject
 from nocctl.services.passes import TenantRef
@@ -89,6 +96,7 @@ from nocctl.vocabulary import SEVERITIES
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PRIORITIES = ("P1", "P2", "P3", "P4")
 NO_GROUP = "unassigned"
+SNAPSHOT_CHUNK = 2000  # snapshots per INSERT (`write`)
 
 LIST_COLUMNS = ("id", "scope", "client", "site", "window_start", "window_end", "city", "state", "officer_in_charge",
                 "in_maintenance", "metrics", "created_at")
@@ -110,19 +118,15 @@ def align(now: datetime, window: int) -> tuple[datetime, datetime]:
 # ---------------------------------------------------------------- units
 
 def load_units(session: Session, tenant_id: int) -> dict[int, Unit]:
-    in_charge, owner = aliased(Person), aliased(Person)
-    rows = session.execute(
-        select(BusinessUnit.id, BusinessUnit.kind, BusinessUnit.code, BusinessUnit.client_id, BusinessUnit.city,
-               BusinessUnit.state, in_charge.username.label("in_charge"), owner.username.label("owner"))
-        .outerjoin(in_charge, in_charge.id == BusinessUnit.site_in_charge_id)
-        .outerjoin(owner, owner.id == BusinessUnit.owner_id)
-        .where(BusinessUnit.tenant_id == tenant_id).order_by(BusinessUnit.id))
-    units = {}
-    for r in rows:
-        client_id = r.id if r.kind == "CLIENT" else r.client_id
-        units[r.id] = Unit(r.id, r.kind, r.code, client_id, r.city, r.state,
-                           r.in_charge if r.kind == "SITE" else r.owner)
-    return units
+    """The tenant's clients and sites by id, with the officer in charge of each (a site's
+    site-in-charge, a client's owner), read as plain rows."""
+    rows = fetch(session, "SELECT u.id, u.kind, u.code, u.client_id, u.city, u.state,"
+                          " CASE WHEN u.kind = 'SITE' THEN c.username ELSE o.username END"
+                          " FROM business_unit u LEFT JOIN person c ON c.id = u.site_in_charge_id"
+                          " LEFT JOIN person o ON o.id = u.owner_id WHERE u.tenant_id = :tid ORDER BY u.id",
+                 {"tid": tenant_id})
+    return {unit_id: Unit(unit_id, kind, code, unit_id if kind == "CLIENT" else client_id, city, state, officer)
+            for unit_id, kind, code, client_id, city, state, officer in rows}
 
 
 # ---------------------------------------------------------------- metrics
@@ -140,101 +144,192 @@ def blank() -> dict[str, Any]:
     }
 
 
-@dataclass
-class _Tally:
-    metrics: dict[str, Any] = field(default_factory=blank)
-    health_sum: float = 0.0
-    health_count: int = 0
+# The scalar metrics a unit's groups add up, in the order of the flat row `compute` tallies
+# (a client's is its own plus its sites'); the maps and the health score are apart.
+_COUNTS = ("tickets_open", "tickets_overdue", "tickets_escalated", *(f"P:{p}" for p in (*PRIORITIES, "other")),
+           "work_orders_pending", "work_orders_overdue",
+           "attendance_expected", "attendance_present", "attendance_late", "attendance_missing",
+           "devices_total", "devices_offline", "health_sum", "sync_health_devices",
+           "geofence_events", "security_anomalies",
+           "alerts_open", *(f"S:{s}" for s in SEVERITIES), "alerts_suppressed")
+_AT = {name: i for i, name in enumerate(_COUNTS)}
+_ATTENDANCE = ("expected", "present", "late", "missing")
+
+
+def _object_agg(dialect: str, key: str, value: str) -> str:
+    """SQL: the JSON text of the object {key: value} over a group's rows."""
+    if dialect == "postgresql":
+        return f"json_object_agg({key}, {value})::text"
+    return f"json_group_object({key}, {value})"
+
+
+def _array(dialect: str, *values: str) -> str:
+    return f"{'json_build_array' if dialect == 'postgresql' else 'json_array'}({', '.join(values)})"
+
+
+def statements(dialect: str) -> list[tuple[str, str]]:
+    """(what, SQL) of the metrics: one row per (client, site) each, the few sub-counts (by
+    priority, by work-order status, by people group, by severity) as columns or a JSON
+    object, so the rows to tally are as many as the units, not units × sub-keys."""
+    where = "FROM feed_record WHERE tenant_id = :tid AND "
+    prio = "upper(priority)"
+    by_priority = ", ".join(f"sum(CASE WHEN {prio} = '{p}' THEN 1 ELSE 0 END)" for p in PRIORITIES)
+    by_severity = ", ".join(f"sum(CASE WHEN status <> '{SUPPRESSED}' AND severity = '{s}' THEN 1 ELSE 0 END)"
+                            for s in SEVERITIES)
+    return [
+        ("tickets", (f"SELECT client_id, site_id, count(*), sum(CASE WHEN due_at < :end THEN 1 ELSE 0 END),"
+                    f" sum(CASE WHEN escalated THEN 1 ELSE 0 END), {by_priority}"
+                    f" {where}{OPEN_TICKET} GROUP BY client_id, site_id")),
+        ("work_orders", (f"SELECT client_id, site_id, CAST(sum(n) AS BIGINT), CAST(sum(overdue) AS BIGINT),"
+                         f" {_object_agg(dialect, 'st', 'n')} FROM ("
+                        f"SELECT client_id, site_id, upper(coalesce(status, 'UNKNOWN')) AS st, count(*) AS n,"
+                        f" sum(CASE WHEN due_at < :end THEN 1 ELSE 0 END) AS overdue"
+                        f" {where}{PENDING_WORK_ORDER} GROUP BY client_id, site_id, st) AS g"
+                        " GROUP BY client_id, site_id")),
+        ("attendance", (f"SELECT client_id, site_id,"
+                       f" {_object_agg(dialect, 'grp', _array(dialect, 'n', 'present', 'late', 'missing'))} FROM ("
+                       f"SELECT client_id, site_id, coalesce(people_group, '{NO_GROUP}') AS grp, count(*) AS n,"
+                       f" sum(CASE WHEN {PRESENT} THEN 1 ELSE 0 END) AS present,"
+                       f" sum(CASE WHEN {late(dialect)} THEN 1 ELSE 0 END) AS late,"
+                       f" sum(CASE WHEN {MISSING} THEN 1 ELSE 0 END) AS missing"
+                       f" {where}{EXPECTED_SHIFT} GROUP BY client_id, site_id, grp) AS g GROUP BY client_id, site_id")),
+        ("devices", (f"SELECT client_id, site_id, count(*),"
+                    f" sum(CASE WHEN {device_offline(dialect)} THEN 1 ELSE 0 END),"
+                    f" sum(sync_health), count(sync_health)"
+                    f" {where}kind = 'device' GROUP BY client_id, site_id")),
+        ("events", (f"SELECT client_id, site_id, sum(CASE WHEN kind = 'geofence' THEN 1 ELSE 0 END),"
+                   f" sum(CASE WHEN kind = 'security' THEN 1 ELSE 0 END)"
+                   f" {where}kind IN ('geofence', 'security')"
+                   f" AND occurred_at >= :start AND occurred_at < :end GROUP BY client_id, site_id")),
+        # Open at the end: active now, or resolved at or after it (two index range scans); the
+        # SUPPRESSED ones are counted apart.
+        ("alerts", (f"SELECT client_id, site_id, sum(CASE WHEN status <> '{SUPPRESSED}' THEN 1 ELSE 0 END),"
+                   f" {by_severity}, sum(CASE WHEN status = '{SUPPRESSED}' THEN 1 ELSE 0 END) FROM ("
+                   f" SELECT client_id, site_id, severity, status FROM alert WHERE tenant_id = :tid"
+                   f" AND status IN {sql_in(ALERT_ACTIVE)} AND first_seen_at < :end"
+                   " UNION ALL SELECT client_id, site_id, severity, status FROM alert WHERE tenant_id = :tid"
+                   f" AND status = '{RESOLVED}' AND resolved_at >= :end AND first_seen_at < :end"
+                   ") AS open_alerts GROUP BY client_id, site_id")),
+    ]
 
 
 def compute(session: Session, tenant_id: int, units: dict[int, Unit], start: datetime, end: datetime,
             config: Config) -> dict[int, dict[str, Any]]:
-    """The metrics of every client and site of the tenant for the window, by unit id."""
+    """The metrics of every client and site of the tenant for the window, by unit id.
+
+    Each statement gives one row per (client, site) group: a site's row is its group; a
+    client's adds up its own group (the records without a site) and its sites' rows. A row
+    of a site that is not one of the tenant's sites, or of an unknown client, counts nowhere."""
     dialect = session.get_bind().dialect.name
     bind = params(tenant_id, start, end, config)
-    tallies = {unit_id: _Tally() for unit_id in units}
+    width = len(_COUNTS)
+    flat: dict[int, list] = {}  # unit id -> its own groups' counts (`_COUNTS` order)
+    by_status: dict[int, dict[str, int]] = {}
+    by_group: dict[int, dict[str, list[int]]] = {}
 
-    def targets(client_id: int, site_id: int | None) -> list[_Tally]:
-        """The rows a (client, site) group adds to: its site's and its client's."""
-        if site_id is not None:
-            site = units.get(site_id)
-            if site is None or site.kind != "SITE":
-                return []
-            return [tallies[site_id], tallies[site.client_id]]
-        return [tallies[client_id]] if client_id in tallies else []
+    def own(client_id: int, site_id: int | None) -> list | None:
+        """The flat row of the unit a (client, site) group belongs to (None: no such unit)."""
+        unit_id = client_id if site_id is None else site_id
+        row = flat.get(unit_id)
+        if row is None:
+            unit = units.get(unit_id)
+            if unit is None or unit.kind != ("CLIENT" if site_id is None else "SITE"):
+                return None
+            row = flat[unit_id] = [0] * width
+        return row
 
-    def rows(sql: str):
-        return session.execute(query(f"{sql}"), bind)
+    sql = dict(statements(dialect))
+    base = _AT["tickets_open"]
+    for client_id, site_id, *tickets in fetch(session, sql["tickets"], bind):
+        row = own(client_id, site_id)
+        if row is not None:
+            n, overdue, escalated, *prios = tickets
+            row[base:base + 8] = [n, overdue, escalated, *prios, n - sum(prios)]
+    base = _AT["work_orders_pending"]
+    for client_id, site_id, n, overdue, mix in fetch(session, sql["work_orders"], bind):
+        row = own(client_id, site_id)
+        if row is not None:
+            row[base], row[base + 1] = n, overdue
+            by_status[client_id if site_id is None else site_id] = json.loads(mix)
+    base = _AT["attendance_expected"]
+    for client_id, site_id, people in fetch(session, sql["attendance"], bind):
+        row = own(client_id, site_id)
+        if row is not None:
+            parsed = by_group[client_id if site_id is None else site_id] = json.loads(people)
+            for i, total in enumerate(map(sum, zip(*parsed.values(), strict=True))):
+                row[base + i] = total
+    base = _AT["devices_total"]
+    for client_id, site_id, n, offline, health, reporting in fetch(session, sql["devices"], bind):
+        row = own(client_id, site_id)
+        if row is not None:
+            row[base:base + 4] = [n, offline, float(health or 0), reporting]
+    base = _AT["geofence_events"]
+    for client_id, site_id, geofence, security in fetch(session, sql["events"], bind):
+        row = own(client_id, site_id)
+        if row is not None:
+            row[base], row[base + 1] = geofence, security
+    base = _AT["alerts_open"]
+    for client_id, site_id, *severities in fetch(session, sql["alerts"], bind):
+        row = own(client_id, site_id)
+        if row is not None:
+            row[base:base + 7] = severities
 
-    where = "FROM feed_record WHERE tenant_id = :tid AND "
-    for r in rows(f"SELECT client_id, site_id, CASE WHEN upper(priority) IN ('P1', 'P2', 'P3', 'P4')"
-                  f" THEN upper(priority) ELSE 'other' END AS prio, count(*) AS n,"
-                  f" sum(CASE WHEN due_at < :end THEN 1 ELSE 0 END) AS overdue,"
-                  f" sum(CASE WHEN escalated THEN 1 ELSE 0 END) AS escalated"
-                  f" {where}{OPEN_TICKET} GROUP BY client_id, site_id, prio"):
-        for t in targets(r.client_id, r.site_id):
-            m = t.metrics
-            m["tickets_open"] += r.n
-            m["tickets_overdue"] += int(r.overdue)
-            m["tickets_escalated"] += int(r.escalated)
-            m["tickets_by_priority"][r.prio] += r.n
-    for r in rows(f"SELECT client_id, site_id, upper(coalesce(status, 'UNKNOWN')) AS st, count(*) AS n,"
-                  f" sum(CASE WHEN due_at < :end THEN 1 ELSE 0 END) AS overdue"
-                  f" {where}{PENDING_WORK_ORDER} GROUP BY client_id, site_id, st"):
-        for t in targets(r.client_id, r.site_id):
-            m = t.metrics
-            m["work_orders_pending"] += r.n
-            m["work_orders_overdue"] += int(r.overdue)
-            m["work_orders_by_status"][r.st] = m["work_orders_by_status"].get(r.st, 0) + r.n
-    for r in rows(f"SELECT client_id, site_id, coalesce(people_group, '{NO_GROUP}') AS grp, count(*) AS n,"
-                  f" sum(CASE WHEN {PRESENT} THEN 1 ELSE 0 END) AS present,"
-                  f" sum(CASE WHEN {late(dialect)} THEN 1 ELSE 0 END) AS late,"
-                  f" sum(CASE WHEN {MISSING} THEN 1 ELSE 0 END) AS missing"
-                  f" {where}{EXPECTED_SHIFT} GROUP BY client_id, site_id, grp"):
-        counts = {"expected": r.n, "present": int(r.present), "late": int(r.late), "missing": int(r.missing)}
-        for t in targets(r.client_id, r.site_id):
-            m = t.metrics
-            group = m["attendance_by_group"].setdefault(r.grp, {"expected": 0, "present": 0, "late": 0, "missing": 0})
-            for key, value in counts.items():
-                m[f"attendance_{key}"] += value
-                group[key] += value
-    for r in rows(f"SELECT client_id, site_id, count(*) AS n,"
-                  f" sum(CASE WHEN {device_offline(dialect)} THEN 1 ELSE 0 END) AS offline,"
-                  f" sum(sync_health) AS health, count(sync_health) AS reporting"
-                  f" {where}kind = 'device' GROUP BY client_id, site_id"):
-        for t in targets(r.client_id, r.site_id):
-            t.metrics["devices_total"] += r.n
-            t.metrics["devices_offline"] += int(r.offline)
-            t.health_sum += float(r.health or 0)
-            t.health_count += r.reporting
-    for r in rows(f"SELECT client_id, site_id, kind, count(*) AS n {where}kind IN ('geofence', 'security')"
-                  f" AND occurred_at >= :start AND occurred_at < :end GROUP BY client_id, site_id, kind"):
-        key = "geofence_events" if r.kind == "geofence" else "security_anomalies"
-        for t in targets(r.client_id, r.site_id):
-            t.metrics[key] += r.n
-    # Open at the end: active now, or resolved at or after it (two index range scans); the
-    # SUPPRESSED ones are counted apart.
-    for r in rows("SELECT client_id, site_id, severity, status, count(*) AS n FROM ("
-                  f" SELECT client_id, site_id, severity, status FROM alert WHERE tenant_id = :tid"
-                  f" AND status IN {sql_in(ALERT_ACTIVE)} AND first_seen_at < :end"
-                  " UNION ALL SELECT client_id, site_id, severity, status FROM alert WHERE tenant_id = :tid"
-                  f" AND status = '{RESOLVED}' AND resolved_at >= :end AND first_seen_at < :end"
-                  ") AS open_alerts GROUP BY client_id, site_id, severity, status"):
-        for t in targets(r.client_id, r.site_id):
-            if r.status == SUPPRESSED:
-                t.metrics["alerts_suppressed"] += r.n
-            else:
-                t.metrics["alerts_open"] += r.n
-                t.metrics["alerts_open_by_severity"][r.severity] += r.n
+    # A client's rows: its own groups plus its sites'.
+    totals: dict[int, list] = {}
+    statuses: dict[int, dict[str, int]] = {}
+    groups: dict[int, dict[str, list[int]]] = {}
+    for unit in units.values():
+        if unit.kind != "CLIENT":
+            continue
+        mine = flat.get(unit.id)
+        totals[unit.id] = list(mine) if mine is not None else [0] * width
+        statuses[unit.id] = dict(by_status.get(unit.id, {}))
+        groups[unit.id] = {name: list(shifts) for name, shifts in by_group.get(unit.id, {}).items()}
+    for unit in units.values():
+        if unit.kind != "SITE" or unit.id not in flat:
+            continue
+        rolled = totals.get(unit.client_id)
+        if rolled is None:
+            continue
+        rolled[:] = [a + b for a, b in zip(rolled, flat[unit.id], strict=True)]
+        merged = statuses[unit.client_id]
+        for name, n in by_status.get(unit.id, {}).items():
+            merged[name] = merged.get(name, 0) + n
+        into = groups[unit.client_id]
+        for name, shifts in by_group.get(unit.id, {}).items():
+            into[name] = [a + b for a, b in zip(into[name], shifts, strict=True)] if name in into else list(shifts)
+
     out = {}
-    for unit_id, t in tallies.items():
-        m = t.metrics
-        m["sync_health_score"] = round(t.health_sum / t.health_count, 2) if t.health_count else None
-        m["sync_health_devices"] = t.health_count
-        m["work_orders_by_status"] = dict(sorted(m["work_orders_by_status"].items()))
-        m["attendance_by_group"] = dict(sorted(m["attendance_by_group"].items()))
-        out[unit_id] = m
+    zero = [0] * width
+    for unit_id, unit in units.items():
+        if unit.kind == "CLIENT":
+            r, st, gr = totals[unit_id], statuses[unit_id], groups[unit_id]
+        else:
+            r, st, gr = flat.get(unit_id, zero), by_status.get(unit_id, {}), by_group.get(unit_id, {})
+        out[unit_id] = _metrics(r, st, gr)
     return out
+
+
+def _metrics(r: list, statuses: dict[str, int], groups: dict[str, list[int]]) -> dict[str, Any]:
+    """The metrics object of one unit from its tallied counts, keys in `blank`'s order."""
+    t, w, a, d, e, al = (_AT[k] for k in ("tickets_open", "work_orders_pending", "attendance_expected",
+                                          "devices_total", "geofence_events", "alerts_open"))
+    reporting = r[d + 3]
+    return {
+        "tickets_open": r[t], "tickets_overdue": r[t + 1], "tickets_escalated": r[t + 2],
+        "tickets_by_priority": dict(zip((*PRIORITIES, "other"), r[t + 3:t + 8], strict=True)),
+        "work_orders_pending": r[w], "work_orders_overdue": r[w + 1],
+        "work_orders_by_status": dict(sorted(statuses.items())),
+        "attendance_expected": r[a], "attendance_present": r[a + 1], "attendance_late": r[a + 2],
+        "attendance_missing": r[a + 3],
+        "attendance_by_group": {name: dict(zip(_ATTENDANCE, groups[name], strict=True)) for name in sorted(groups)},
+        "devices_total": r[d], "devices_offline": r[d + 1],
+        "sync_health_score": round(r[d + 2] / reporting, 2) if reporting else None,
+        "sync_health_devices": reporting,
+        "geofence_events": r[e], "security_anomalies": r[e + 1],
+        "alerts_open": r[al], "alerts_open_by_severity": dict(zip(SEVERITIES, r[al + 1:al + 6], strict=True)),
+        "alerts_suppressed": r[al + 6],
+    }
 
 
 def in_maintenance(rules: maintenance.Rulebook, units: dict[int, Unit], at: datetime) -> set[int]:
@@ -249,24 +344,50 @@ def in_maintenance(rules: maintenance.Rulebook, units: dict[int, Unit], at: date
     return {u.id for u in units.values() if u.client_id in clients or (u.kind == "SITE" and u.id in sites)}
 
 
+def written(session: Session, tenant_id: int, end: datetime) -> set[int]:
+    """The units that have their snapshot of the window ending at `end`."""
+    return set(session.scalars(select(Snapshot.unit_id).where(Snapshot.tenant_id == tenant_id,
+                                                               Snapshot.window_end == end)))
+
+
+def stored_attendance(session: Session, tenant_id: int, end: datetime) -> dict[int, dict[str, Any]]:
+    """The attendance figures the derived alerts read (`derived.conditions`: the late check-ins
+    of a site), from the sites' snapshots of the window ending at `end`, as they were written."""
+    names = ("attendance_expected", "attendance_present", "attendance_late")
+    if session.get_bind().dialect.name == "postgresql":
+        picked = ", ".join(f"(metrics->>'{name}')::bigint" for name in names)
+    else:
+        picked = ", ".join(f"json_extract(metrics, '$.{name}')" for name in names)
+    rows = fetch(session, f"SELECT unit_id, {picked} FROM snapshot WHERE tenant_id = :tid AND window_end = :end"
+                          " AND scope = 'SITE'", {"tid": tenant_id, "end": end})
+    return {unit_id: dict(zip(names, values, strict=True)) for unit_id, *values in rows}
+
+
 def write(session: Session, tenant_id: int, units: dict[int, Unit], metrics: dict[int, dict[str, Any]],
-          covered: set[int], start: datetime, end: datetime, now: datetime) -> int:
+          covered: set[int], start: datetime, end: datetime, now: datetime, there: set[int] | None = None) -> int:
     """Insert the window's snapshots, keeping any already there; returns how many were new.
-    Units that have theirs already are left out (a re-run writes nothing); ON CONFLICT DO
-    NOTHING keeps a concurrent writer's rows."""
+    Units that have theirs already (`there`, else read here) are left out (a re-run writes
+    nothing); ON CONFLICT DO NOTHING keeps a concurrent writer's rows. The metrics go as
+    JSON text, each cast to jsonb as its row is read (`RawSQL.insert`)."""
     sql = RawSQL(session)
-    there = set(session.scalars(select(Snapshot.unit_id).where(Snapshot.tenant_id == tenant_id,
-                                                                Snapshot.window_end == end)))
-    rows = [(tenant_id, u.kind, u.id, u.client_id, u.id if u.kind == "SITE" else None, sql.ts(start), sql.ts(end),
-             u.city, u.state, u.officer, u.id in covered, sql.json(metrics[u.id]), sql.ts(now))
+    if there is None:
+        there = written(session, tenant_id, end)
+    window_start, window_end, created, as_json = sql.ts(start), sql.ts(end), sql.ts(now), sql.json
+    rows = [(tenant_id, u.kind, u.id, u.client_id, u.id if u.kind == "SITE" else None, window_start, window_end,
+             u.city, u.state, u.officer, u.id in covered, as_json(metrics[u.id]), created)
             for u in units.values() if u.id not in there]
-    made = sql.insert(
-        "INSERT INTO snapshot (tenant_id, scope, unit_id, client_id, site_id, window_start, window_end, city, state,"
-        " officer_in_charge, in_maintenance, metrics, created_at)",
-        ["bigint", "text", "bigint", "bigint", "bigint", "timestamptz", "timestamptz", "text", "text", "text",
-         "boolean", "jsonb", "timestamptz"],
-        rows, "ON CONFLICT (tenant_id, unit_id, window_end) DO NOTHING RETURNING id", fetch=True)
-    return len(made)
+    made = 0
+    # In chunks whose documents (≈ 850 bytes each) stay well under PostgreSQL's default
+    # work_mem (4 MB): one statement for 11,000 spills unnest's rows to a temporary file.
+    for i in range(0, len(rows), SNAPSHOT_CHUNK):
+        made += len(sql.insert(
+            "INSERT INTO snapshot (tenant_id, scope, unit_id, client_id, site_id, window_start, window_end, city,"
+            " state, officer_in_charge, in_maintenance, metrics, created_at)",
+            ["bigint", "text", "bigint", "bigint", "bigint", "timestamptz", "timestamptz", "text", "text", "text",
+             "boolean", "jsonb", "timestamptz"],
+            rows[i:i + SNAPSHOT_CHUNK], "ON CONFLICT (tenant_id, unit_id, window_end) DO NOTHING RETURNING id",
+            fetch=True))
+    return made
 
 
 # ---------------------------------------------------------------- the pass
@@ -308,10 +429,17 @@ def run(engine: Engine, config: Config, caller: Caller, now: datetime, dry_run: 
 
     def tenant_pass(session: Session, tenant: TenantRef) -> None:
         units = load_units(session, tenant.id)
-        metrics = compute(session, tenant.id, units, start, end, config)
         covered = in_maintenance(maintenance.Rulebook(maintenance.load_rules(session, tenant.id, since=end)), units,
                                  end)
-        made = write(session, tenant.id, units, metrics, covered, start, end, now)
+        there = written(session, tenant.id, end)
+        if there.issuperset(units):
+            # The window is complete (a re-run): nothing to compute or write. The derived
+            # alerts still follow the feeds; the late check-ins they read are the snapshots'.
+            metrics = stored_attendance(session, tenant.id, end)
+            made = 0
+        else:
+            metrics = compute(session, tenant.id, units, start, end, config)
+            made = write(session, tenant.id, units, metrics, covered, start, end, now, there)
         summary.clients += sum(u.kind == "CLIENT" for u in units.values())
         summary.sites += sum(u.kind == "SITE" for u in units.values())
         summary.snapshots_created += made

@@ -136,6 +136,8 @@ def raw_text(raw: Any) -> str:
         return ""
     if isinstance(raw, (bytes, str)):
         return _raw(raw).rstrip("\r\n")
+    if isinstance(raw, tuple) and hasattr(raw, "_asdict"):  # a ready-made record (the snapshot pass's): its fields
+        raw = {k: v for k, v in raw._asdict().items() if v is not None and k not in ("keys", "suppressed")}
     return json.dumps(raw, ensure_ascii=False, default=str)
 
 
