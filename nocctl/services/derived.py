@@ -53,7 +53,6 @@ from nocctl.services.feed_conditions import (
     Config,
     Unit,
     device_offline,
-    fetch,
     params,
 )
 from nocctl.services.ingest.events import default_dedup_key
@@ -145,7 +144,7 @@ def conditions(session: Session, tenant_id: int, units: dict[int, Unit], metrics
         return unit if unit is not None and unit.kind == ("CLIENT" if site_id is None else "SITE") else None
 
     instants = [_SCAN.index(c) for c in ("due_at", "last_seen_at", "shift_start", "shift_end")]
-    rows = fetch(session, _scan(dialect), bind, instants)
+    rows = RawSQL(session).fetch(_scan(dialect), bind, instants)
     rows.sort(key=lambda r: (_KIND_ORDER[r[0]], r[1]))
     sync_min = config.sync_health_min
     for (kind, _, external_id, client_id, site_id, priority, status, title, due_at, overdue, esc, last_seen_at,
@@ -251,8 +250,9 @@ def _active(session: Session, tenant_id: int, keys: list[str]) -> dict[str, tupl
 
 def _derived(session: Session, tenant_id: int) -> dict[str, tuple]:
     """The active alerts the pass raised: dedup key -> (status, severity, message, last_seen_at)."""
-    rows = fetch(session, "SELECT dedup_key, status, severity, message, last_seen_at FROM alert WHERE tenant_id = :tid"
-                          f" AND {ALERT_ACTIVE_SQL} AND source = :source", {"tid": tenant_id, "source": SOURCE}, (4,))
+    rows = RawSQL(session).fetch(
+        f"SELECT dedup_key, status, severity, message, last_seen_at FROM alert WHERE tenant_id = :tid"
+        f" AND {ALERT_ACTIVE_SQL} AND source = :source", {"tid": tenant_id, "source": SOURCE}, (4,))
     return {key: tuple(rest) for key, *rest in rows}
 
 

@@ -9,18 +9,10 @@ The metrics (`services/snapshot.py`) count these conditions and the derived aler
 so the dependency points one way: the snapshot pass → the derived alerts → these definitions."""
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import TextClause
-from sqlalchemy.sql.selectable import TextualSelect
-
-from nocctl.models.base import UTCDateTime
-from nocctl.rawsql import RawSQL
 from nocctl.tunables import SnapshotConfig as Config  # the `[snapshot]` thresholds, parsed
 
 # ---------------------------------------------------------------- shared SQL definitions
@@ -57,21 +49,6 @@ def params(tenant_id: int, start: datetime, end: datetime, config: Config) -> di
     return {"tid": tenant_id, "start": start, "end": end, "grace": config.attendance_grace,
             "grace_cut": end - timedelta(seconds=config.attendance_grace),
             "offline_after": config.device_offline_after, "sync_min": config.sync_health_min}
-
-
-def query(sql: str, **columns: Any) -> TextClause | TextualSelect:
-    """A text query whose instant parameters (and the given result columns) are typed, so
-    both backends bind and return aware UTC datetimes."""
-    stmt = text(sql).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in ("start", "end", "grace_cut")
-                                  if f":{name}" in sql))
-    return stmt.columns(**columns) if columns else stmt
-
-
-def fetch(session: Session, sql: str, bind: dict[str, Any], instants: Sequence[int] = ()) -> list[tuple]:
-    """The rows of `sql` (`:name` parameters from `bind`) as plain tuples, on the session's
-    DBAPI cursor (`RawSQL.fetch`): the pass reads tens of thousands of group and condition
-    rows, whose SQLAlchemy row objects cost more than the tallying."""
-    return RawSQL(session).fetch(sql, bind, instants)
 
 
 # ---------------------------------------------------------------- units

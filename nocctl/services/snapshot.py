@@ -83,7 +83,6 @@ from nocctl.services.feed_conditions import (
     Config,
     Unit,
     device_offline,
-    fetch,
     late,
     params,
 )
@@ -120,7 +119,7 @@ def align(now: datetime, window: int) -> tuple[datetime, datetime]:
 def load_units(session: Session, tenant_id: int) -> dict[int, Unit]:
     """The tenant's clients and sites by id, with the officer in charge of each (a site's
     site-in-charge, a client's owner), read as plain rows."""
-    rows = fetch(session, "SELECT u.id, u.kind, u.code, u.client_id, u.city, u.state,"
+    rows = RawSQL(session).fetch("SELECT u.id, u.kind, u.code, u.client_id, u.city, u.state,"
                           " CASE WHEN u.kind = 'SITE' THEN c.username ELSE o.username END"
                           " FROM business_unit u LEFT JOIN person c ON c.id = u.site_in_charge_id"
                           " LEFT JOIN person o ON o.id = u.owner_id WHERE u.tenant_id = :tid ORDER BY u.id",
@@ -222,6 +221,7 @@ def compute(session: Session, tenant_id: int, units: dict[int, Unit], start: dat
     of a site that is not one of the tenant's sites, or of an unknown client, counts nowhere."""
     dialect = session.get_bind().dialect.name
     bind = params(tenant_id, start, end, config)
+    read = RawSQL(session).fetch  # plain rows: a pass tallies tens of thousands
     width = len(_COUNTS)
     flat: dict[int, list] = {}  # unit id -> its own groups' counts (`_COUNTS` order)
     by_status: dict[int, dict[str, int]] = {}
@@ -240,36 +240,36 @@ def compute(session: Session, tenant_id: int, units: dict[int, Unit], start: dat
 
     sql = dict(statements(dialect))
     base = _AT["tickets_open"]
-    for client_id, site_id, *tickets in fetch(session, sql["tickets"], bind):
+    for client_id, site_id, *tickets in read(sql["tickets"], bind):
         row = own(client_id, site_id)
         if row is not None:
             n, overdue, escalated, *prios = tickets
             row[base:base + 8] = [n, overdue, escalated, *prios, n - sum(prios)]
     base = _AT["work_orders_pending"]
-    for client_id, site_id, n, overdue, mix in fetch(session, sql["work_orders"], bind):
+    for client_id, site_id, n, overdue, mix in read(sql["work_orders"], bind):
         row = own(client_id, site_id)
         if row is not None:
             row[base], row[base + 1] = n, overdue
             by_status[client_id if site_id is None else site_id] = json.loads(mix)
     base = _AT["attendance_expected"]
-    for client_id, site_id, people in fetch(session, sql["attendance"], bind):
+    for client_id, site_id, people in read(sql["attendance"], bind):
         row = own(client_id, site_id)
         if row is not None:
             parsed = by_group[client_id if site_id is None else site_id] = json.loads(people)
             for i, total in enumerate(map(sum, zip(*parsed.values(), strict=True))):
                 row[base + i] = total
     base = _AT["devices_total"]
-    for client_id, site_id, n, offline, health, reporting in fetch(session, sql["devices"], bind):
+    for client_id, site_id, n, offline, health, reporting in read(sql["devices"], bind):
         row = own(client_id, site_id)
         if row is not None:
             row[base:base + 4] = [n, offline, float(health or 0), reporting]
     base = _AT["geofence_events"]
-    for client_id, site_id, geofence, security in fetch(session, sql["events"], bind):
+    for client_id, site_id, geofence, security in read(sql["events"], bind):
         row = own(client_id, site_id)
         if row is not None:
             row[base], row[base + 1] = geofence, security
     base = _AT["alerts_open"]
-    for client_id, site_id, *severities in fetch(session, sql["alerts"], bind):
+    for client_id, site_id, *severities in read(sql["alerts"], bind):
         row = own(client_id, site_id)
         if row is not None:
             row[base:base + 7] = severities
@@ -358,7 +358,7 @@ def stored_attendance(session: Session, tenant_id: int, end: datetime) -> dict[i
         picked = ", ".join(f"(metrics->>'{name}')::bigint" for name in names)
     else:
         picked = ", ".join(f"json_extract(metrics, '$.{name}')" for name in names)
-    rows = fetch(session, f"SELECT unit_id, {picked} FROM snapshot WHERE tenant_id = :tid AND window_end = :end"
+    rows = RawSQL(session).fetch(f"SELECT unit_id, {picked} FROM snapshot WHERE tenant_id = :tid AND window_end = :end"
                           " AND scope = 'SITE'", {"tid": tenant_id, "end": end})
     return {unit_id: dict(zip(names, values, strict=True)) for unit_id, *values in rows}
 
