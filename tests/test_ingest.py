@@ -410,3 +410,16 @@ def test_one_alert_costs_one_transaction(noc):
         event.remove(Engine, "begin", listener)
     assert result.exit_code == 0
     assert len(begins) == 1
+
+
+def test_an_ingest_leaves_the_garbage_collector_as_it_found_it(noc):
+    """The command eases the collector while it runs (cli.common.collector_eased); a process
+    that runs commands one after another (the tests, an embedding script) gets it back."""
+    import gc
+
+    before = gc.get_threshold()
+    good = noc("ingest", "--json", input=ndjson(alert(), alert(entity="cam-02")))
+    bad = noc("ingest", "--json", input=ndjson(alert(entity="cam-03"), {"severity": "LOUD"}))
+    assert good.exit_code == 0, good.stderr
+    assert bad.exit_code == 65 and summary(bad)["rejected"] == 1
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0 and gc.isenabled()

@@ -175,3 +175,28 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+# New container objects between two collections of the young generation while ingesting
+# (CPython's default: 700, a collection every few records of a batch).
+INGEST_YOUNG_THRESHOLD = 20_000
+
+
+@contextmanager
+def collector_eased() -> Iterator[None]:
+    """The cyclic garbage collector eased for an ingest, whose input may not end (so it
+    stays on, unlike `collector_paused`): the objects that exist now (the imports) are
+    frozen, never walked again, and the young generation is collected every
+    `INGEST_YOUNG_THRESHOLD` new containers. A batch builds tens of thousands of short-lived
+    tuples and dicts, freed by reference counting; at the default threshold the collections
+    they trigger, walking the imported libraries again and again, cost a fifth of the run.
+    Call `gc.freeze()` again after importing more (the database layer). Restored afterwards
+    (tests run many commands in one process)."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(INGEST_YOUNG_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()

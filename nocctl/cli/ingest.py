@@ -4,6 +4,7 @@ geofence and security events) through the same machinery."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from nocctl import output, private
-from nocctl.cli.common import App, emit_rows, listing_options, note, pass_app
+from nocctl.cli.common import App, collector_eased, emit_rows, listing_options, note, pass_app
 from nocctl.cli.inputs import InputFile
 from nocctl.vocabulary import FEED_KINDS
 
@@ -216,26 +217,28 @@ def ingest(ctx, files, kind, input_format, client, site, rejects_path, strict, b
 
     started = time.monotonic()
     try:
-        documents = (doc for name, chunks in _sources(files)
-                     for doc in read_documents(chunks, name, limits.max_record_bytes))
-        # The first batch is parsed, and a long input's reader process forked, before the
-        # database layer is imported: the reader then shares a small interpreter, not the
-        # writer's (see batches.forked).
-        batches = read_batches(documents, parse, how, batch_size, make)
-        from nocctl.services.ingest.pipeline import Ingest, Options
+        with collector_eased():
+            documents = (doc for name, chunks in _sources(files)
+                         for doc in read_documents(chunks, name, limits.max_record_bytes))
+            # The first batch is parsed, and a long input's reader process forked, before the
+            # database layer is imported: the reader then shares a small interpreter, not the
+            # writer's (see batches.forked).
+            batches = read_batches(documents, parse, how, batch_size, make)
+            from nocctl.services.ingest.pipeline import Ingest, Options
 
-        if kind == "alert":
-            options = Options(input_format, client, site, batch_size, dry_run, strict, window,
-                              incidents=auto_incidents(app), max_future_skew=limits.max_future_skew)
-            runner = Ingest
-        else:
-            from nocctl.services.ingest.feed_ingest import FeedIngest
+            gc.freeze()  # the database layer too (collector_eased)
+            if kind == "alert":
+                options = Options(input_format, client, site, batch_size, dry_run, strict, window,
+                                  incidents=auto_incidents(app), max_future_skew=limits.max_future_skew)
+                runner = Ingest
+            else:
+                from nocctl.services.ingest.feed_ingest import FeedIngest
 
-            options = Options(client=client, site=site, batch_size=batch_size, dry_run=dry_run, strict=strict,
-                              kind=kind, max_future_skew=limits.max_future_skew)
-            runner = FeedIngest
-        run = runner(lambda: app.session(write=True), app.caller(), options, on_reject, progress)
-        summary = run.run(batches=batches)
+                options = Options(client=client, site=site, batch_size=batch_size, dry_run=dry_run, strict=strict,
+                                  kind=kind, max_future_skew=limits.max_future_skew)
+                runner = FeedIngest
+            run = runner(lambda: app.session(write=True), app.caller(), options, on_reject, progress)
+            summary = run.run(batches=batches)
     finally:
         progress.done()
         if rejects_file is not None:
