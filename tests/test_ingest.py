@@ -417,9 +417,17 @@ def test_an_ingest_leaves_the_garbage_collector_as_it_found_it(noc):
     that runs commands one after another (the tests, an embedding script) gets it back."""
     import gc
 
-    before = gc.get_threshold()
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
     good = noc("ingest", "--json", input=ndjson(alert(), alert(entity="cam-02")))
     bad = noc("ingest", "--json", input=ndjson(alert(entity="cam-03"), {"severity": "LOUD"}))
     assert good.exit_code == 0, good.stderr
     assert bad.exit_code == 65 and summary(bad)["rejected"] == 1
-    assert gc.get_threshold() == before and gc.get_freeze_count() == 0 and gc.isenabled()
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen and gc.isenabled()
+    # What the process had frozen itself stays frozen.
+    gc.freeze()
+    try:
+        held = gc.get_freeze_count()
+        assert noc("ingest", "--json", input=ndjson(alert(entity="cam-04"))).exit_code == 0
+        assert gc.get_freeze_count() >= held > 0 and gc.get_threshold() == before
+    finally:
+        gc.unfreeze()

@@ -458,20 +458,17 @@ class Ingest:
         tid, created_at, ts, as_json = self.actor.tenant_id, sql.ts(now), sql.ts, sql.json
         plan = correlation.plan(session, sql, tid, triggers, self.options.correlation_window)
         rows = []
-        # Each key's instants in the driver's form, as written (compared with what returns).
         first_seen: dict[str, object] = {}
-        last_seen: dict[str, object] = {}
         for key, t in sorted(triggers.items()):  # one lock order for concurrent ingests
             first, latest = t.first.record, t.latest.record
             # Keys with an active alert get no plan: the update leaves the group as it is.
             correlation_id, parent, _ = plan.get(key) or (None, None, None)
             first_seen[key] = stamp = ts(t.first_seen)
-            last_seen[key] = latest_stamp = ts(t.latest.occurred_at)
             rows.append((
                 tid, t.first.client_id, t.first.site_id, first.alert_type, latest.severity,
                 SUPPRESSED if t.all_suppressed or latest.suppressed else NEW, latest.message, first.entity_type,
                 first.entity_id, key,
-                first.source, as_json(latest.metadata), stamp, latest_stamp, created_at,
+                first.source, as_json(latest.metadata), stamp, ts(t.latest.occurred_at), created_at,
                 t.count - 1, t.window_id if t.all_suppressed else None, correlation_id, parent, stamp,
             ))
         newer = "excluded.last_seen_at >= alert.last_seen_at"
@@ -492,7 +489,7 @@ class Ingest:
         quiet: set[str] = set()  # created SUPPRESSED: no incident opens for them
         earlier, surfaced, held, woken, regraded = [], [], [], [], []
         still_snoozed = ts(now)  # the driver's form, as first_seen below
-        for alert_id, key, status, stored_first_seen, duplicates, snoozed_until, severity, stored_last_seen in returned:
+        for alert_id, key, status, stored_first_seen, duplicates, snoozed_until, severity, last_seen in returned:
             t = triggers[key]
             muted = t.latest.record.suppressed  # the sender's word, as of its latest trigger
             # An insert returns the batch's own count; an update adds to an existing one.
@@ -511,7 +508,7 @@ class Ingest:
                 continue
             self.summary.deduplicated += t.count
             latest_severity = t.latest.record.severity
-            if severity != latest_severity and stored_last_seen == last_seen[key]:
+            if severity != latest_severity and last_seen == ts(t.latest.occurred_at):
                 # Ours is the latest occurrence (the update kept the later of the two times):
                 # its severity holds, and the escalation pass looks again at once.
                 regraded.append((latest_severity, alert_id))
